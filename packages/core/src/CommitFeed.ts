@@ -1,0 +1,26 @@
+/**
+ * Committed batches, fanned out to live subscribers (SSE tails, metrics).
+ * Sliding: a slow subscriber loses the oldest batches and never blocks the
+ * writer.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import type { LogEvent } from "./LogEvent.js"
+
+/** A committed batch: event `i` has id `firstId + i`. */
+export interface CommittedBatch {
+  readonly firstId: number
+  readonly events: ReadonlyArray<LogEvent>
+}
+
+/** The fan-out of committed batches. */
+export class CommitFeed extends Context.Tag("@sluice/core/CommitFeed")<
+  CommitFeed,
+  PubSub.PubSub<CommittedBatch>
+>() {}
+
+/** A sliding PubSub holding up to `capacity` batches per subscriber. */
+export const layer = (capacity = 1024): Layer.Layer<CommitFeed> =>
+  Layer.scoped(CommitFeed, Effect.acquireRelease(PubSub.sliding<CommittedBatch>(capacity), PubSub.shutdown))

@@ -1,0 +1,116 @@
+/**
+ * The group-commit writer: takes batches from the `EventQueue`, commits them
+ * to the `EventStore` in one transaction per group, completes the durable
+ * barriers, and publishes the committed batches to the `CommitFeed`.
+ *
+ * A group waits up to the commit window for more events unless it is full
+ * or a sender waits on a durable barrier (those are latency-bound; under
+ * load they batch naturally while the previous commit runs). A failing
+ * commit is retried with backoff, never dropped: the queue fills and the
+ * transports see backpressure. On shutdown the queue is closed and drained
+ * into the store before the layer's scope ends.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import { CommitFeed } from "./CommitFeed.js"
+import { EventQueue, type QueueEntry, reportGauges } from "./EventQueue.js"
+import { EventStore } from "./EventStore.js"
+import type { LogEvent } from "./LogEvent.js"
+import * as Metrics from "./Metrics.js"
+
+/** Settings of the group commit. */
+export interface CommitWriterOptions {
+  /** How long a group may wait for more events (default 50 ms). */
+  readonly window: Duration.DurationInput
+  /** The most events in one commit (default 20,000). One offered batch is never split, so a larger batch is committed alone. */
+  readonly maxBatchEvents: number
+}
+
+/** Defaults: 50 ms window, 20,000 events per commit. */
+export const defaultOptions: CommitWriterOptions = { window: Duration.millis(50), maxBatchEvents: 20_000 }
+
+const retrySchedule = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("5 seconds")),
+  Schedule.jittered
+)
+
+const commitGroup = (store: EventStore["Type"], feed: CommitFeed["Type"], group: ReadonlyArray<QueueEntry>) =>
+  Effect.gen(function*() {
+    const events: Array<LogEvent> = []
+    const keys: Array<string> = []
+    for (const entry of group) {
+      for (let i = 0; i < entry.events.length; i++) events.push(entry.events[i]!)
+      if (entry.idempotencyKey !== undefined) keys.push(entry.idempotencyKey)
+    }
+    if (events.length === 0) {
+      for (const entry of group) {
+        if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
+      }
+      return
+    }
+    const start = yield* Clock.currentTimeMillis
+    const receipt = yield* store.append(events, keys).pipe(
+      Effect.tapError((error) => Effect.logError("commit failed; retrying", error.message)),
+      Effect.retry(retrySchedule)
+    )
+    const end = yield* Clock.currentTimeMillis
+    yield* Metric.update(Metrics.commitLatency, end - start)
+    yield* Metric.update(Metrics.commitBatchSize, events.length)
+    yield* Metric.incrementBy(Metrics.eventsCommitted, events.length)
+    for (const entry of group) {
+      if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
+    }
+    yield* PubSub.publish(feed, { firstId: receipt.firstId, events })
+  })
+
+/** Runs the writer loop until the queue is closed and empty. */
+export const run = (options: CommitWriterOptions = defaultOptions) =>
+  Effect.gen(function*() {
+    const queue = yield* EventQueue
+    const store = yield* EventStore
+    const feed = yield* CommitFeed
+    const max = options.maxBatchEvents
+    const window = Duration.decode(options.window)
+    const count = (group: ReadonlyArray<QueueEntry>) => group.reduce((n, e) => n + e.events.length, 0)
+    const hasWaiter = (group: ReadonlyArray<QueueEntry>) => group.some((e) => e.committed !== undefined)
+    while (true) {
+      const first = yield* queue.take(max)
+      if (first.length === 0) return
+      const group = [...first]
+      let n = count(group)
+      if (n < max && !hasWaiter(group) && Duration.toMillis(window) > 0) {
+        yield* Effect.sleep(window)
+        const more = queue.poll(max - n)
+        for (const e of more) group.push(e)
+      }
+      yield* commitGroup(store, feed, group)
+      yield* reportGauges(queue.stats())
+    }
+  })
+
+/**
+ * The writer as a scoped layer: forks the loop, and on release closes the
+ * queue and waits until everything queued is committed.
+ */
+export const layer = (options: CommitWriterOptions = defaultOptions): Layer.Layer<
+  never,
+  never,
+  EventQueue | EventStore | CommitFeed
+> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const queue = yield* EventQueue
+    const fiber = yield* Effect.forkDaemon(run(options))
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* queue.close
+        yield* Fiber.join(fiber).pipe(Effect.ignoreLogged)
+      })
+    )
+  }))

@@ -1,0 +1,78 @@
+/**
+ * The one door every transport and input uses. Transports decode first;
+ * `Ingest` counts, enqueues whole batches, and, when asked, waits for the
+ * durable barrier: it answers only once the batch is committed.
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import { Backpressure, CommitFailed, EventQueue, QueueClosed } from "./EventQueue.js"
+import { estimateBatchBytes, type LogEvent } from "./LogEvent.js"
+import * as Metrics from "./Metrics.js"
+
+/** Options of one offer. */
+export interface OfferOptions {
+  /** Answer only after the batch is committed. */
+  readonly durable?: boolean | undefined
+  /** The transport name, for metrics (default: the first event's). */
+  readonly transport?: string | undefined
+  /** The batch's size in bytes if the caller knows it (else estimated). */
+  readonly bytes?: number | undefined
+  /** Recorded with the batch in the same transaction. */
+  readonly idempotencyKey?: string | undefined
+}
+
+/** The one door into the pipeline. */
+export class Ingest extends Context.Tag("@sluice/core/Ingest")<Ingest, {
+  /** Accepts a whole batch, or fails; with `durable`, answers after the commit. */
+  readonly offer: (
+    events: ReadonlyArray<LogEvent>,
+    options?: OfferOptions
+  ) => Effect.Effect<void, Backpressure | QueueClosed | CommitFailed>
+  /** A barrier: completes once everything offered before it is committed. */
+  readonly barrier: Effect.Effect<void, QueueClosed | CommitFailed>
+}>() {}
+
+/** Builds `Ingest` over the queue. */
+export const make: Effect.Effect<Ingest["Type"], never, EventQueue> = Effect.gen(function*() {
+  const queue = yield* EventQueue
+  const offer = (events: ReadonlyArray<LogEvent>, options?: OfferOptions) =>
+    Effect.gen(function*() {
+      if (events.length === 0) {
+        if (options?.durable === true) yield* barrier
+        return
+      }
+      const transport = options?.transport ?? events[0]!.transport
+      const committed = options?.durable === true ? yield* Deferred.make<void, CommitFailed>() : undefined
+      yield* queue.offer({
+        events,
+        bytes: options?.bytes ?? estimateBatchBytes(events),
+        committed,
+        idempotencyKey: options?.idempotencyKey
+      }).pipe(
+        Effect.tapError(() =>
+          Metric.incrementBy(
+            Metrics.eventsRejected.pipe(Metric.tagged("transport", transport), Metric.tagged("reason", "backpressure")),
+            events.length
+          )
+        )
+      )
+      yield* Metric.incrementBy(Metrics.eventsAccepted.pipe(Metric.tagged("transport", transport)), events.length)
+      if (committed !== undefined) yield* Deferred.await(committed)
+    })
+  // An empty entry rides the queue in order: when it commits, everything before it has.
+  const barrier: Effect.Effect<void, QueueClosed | CommitFailed> = Effect.gen(function*() {
+    const committed = yield* Deferred.make<void, CommitFailed>()
+    // An empty entry takes no room, so it is never refused for backpressure.
+    yield* queue.offer({ events: [], bytes: 0, committed, idempotencyKey: undefined }).pipe(
+      Effect.catchTag("Backpressure", Effect.die)
+    )
+    yield* Deferred.await(committed)
+  })
+  return Ingest.of({ offer, barrier })
+})
+
+/** `Ingest` over the `EventQueue`. */
+export const layer: Layer.Layer<Ingest, never, EventQueue> = Layer.effect(Ingest, make)

@@ -1,0 +1,48 @@
+/**
+ * Severity levels: syslog order shifted to start at 1 (SPEC §1), with the
+ * names both ways and the drain's level words (SPEC §2).
+ */
+import * as Schema from "effect/Schema"
+
+/** A level number, 1 (EMERGENCY) to 8 (DEBUG). */
+export const Level = Schema.Int.pipe(Schema.between(1, 8))
+export type Level = typeof Level.Type
+
+/** Level names indexed by number (index 0 unused). */
+export const levelNames = [
+  "",
+  "EMERGENCY",
+  "ALERT",
+  "CRITICAL",
+  "ERROR",
+  "WARNING",
+  "NOTICE",
+  "INFO",
+  "DEBUG"
+] as const
+
+/** The upper-case name of a level number. */
+export const levelName = (level: number): string => levelNames[level] ?? "UNKNOWN"
+
+const words: Record<string, Level> = {
+  emergency: 1,
+  emerg: 1,
+  alert: 2,
+  critical: 3,
+  crit: 3,
+  fatal: 3,
+  error: 4,
+  err: 4,
+  warning: 5,
+  warn: 5,
+  notice: 6,
+  info: 7,
+  debug: 8,
+  trace: 8
+}
+
+/** The level for a drain level word (case-insensitive), or `undefined`. */
+export const levelFromWord = (word: string): Level | undefined => words[word.toLowerCase()]
+
+/** The accepted level words, for error messages. */
+export const levelWords: ReadonlyArray<string> = Object.keys(words)

@@ -1,0 +1,13 @@
+/** Sluice core: the normalised event, the pipeline services and the metrics. */
+export * as CommitFeed from "./CommitFeed.js"
+export * as CommitWriter from "./CommitWriter.js"
+export * as EventQueue from "./EventQueue.js"
+export * as EventStore from "./EventStore.js"
+export * as Ingest from "./Ingest.js"
+export * as Level from "./Level.js"
+export * as LogEvent from "./LogEvent.js"
+export * as MemoryEventStore from "./MemoryEventStore.js"
+export * as Metrics from "./Metrics.js"
+export * as Pipeline from "./Pipeline.js"
+export * as Timestamp from "./Timestamp.js"
+export * as TokenVerifier from "./TokenVerifier.js"
