@@ -50,8 +50,8 @@ export interface CommitReceipt {
 export interface StoreProgress {
   readonly committedSeq: number
   readonly indexedSeq: number
-  readonly committedEvents: number
-  readonly indexedEvents: number
+  /** Committed events not yet searchable. */
+  readonly lagEvents: number
 }
 
 /** Counts by level, source and transport over a time range (`GET /stats`). */

@@ -65,8 +65,7 @@ export const make = Effect.sync(() => {
     progress: Effect.sync(() => ({
       committedSeq: seq,
       indexedSeq: seq,
-      committedEvents: events.length,
-      indexedEvents: events.length
+      lagEvents: 0
     })),
     retain: (policy) =>
       Effect.gen(function*() {

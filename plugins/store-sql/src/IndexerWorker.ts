@@ -1,0 +1,113 @@
+/**
+ * The search indexer, run in a worker thread so that indexing uses the
+ * second core and never blocks ingest. It reads the commit log in commit
+ * order and writes per-event rows and the FTS index into the search
+ * database, recording how far it got in the same transaction, so a restart
+ * resumes exactly where it stopped (no event indexed twice or missed).
+ *
+ * This is a tight synchronous loop over prepared statements: it uses the
+ * `better-sqlite3` driver that `@effect/sql-sqlite-node` wraps, because a
+ * per-row Effect statement would cost more than the index itself.
+ */
+import Database from "better-sqlite3"
+import { parentPort, workerData } from "node:worker_threads"
+import { decodeBatch, idsPerCommit } from "./EventRow.js"
+import type { FromIndexer, IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
+
+const settings = workerData as IndexerSettings
+const port = parentPort!
+
+const commits = new Database(settings.commitFile, { readonly: true, timeout: 10_000 })
+const search = new Database(settings.searchFile, { timeout: 10_000 })
+search.pragma("journal_mode = WAL")
+search.pragma("synchronous = NORMAL")
+
+const readCommits = commits.prepare<[number, number], { seq: number; events: string }>(
+  "SELECT seq, events FROM commits WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+const columns = 14
+const rowsPerInsert = 50
+const placeholders = `(${new Array(columns).fill("?").join(",")})`
+const insertMany = search.prepare(`INSERT INTO events VALUES ${new Array(rowsPerInsert).fill(placeholders).join(",")}`)
+const insertOne = search.prepare(`INSERT INTO events VALUES ${placeholders}`)
+const insertFts = search.prepare("INSERT INTO events_fts (rowid, message) SELECT id, message FROM events WHERE id >= ? AND id < ?")
+const readState = search.prepare<[], { seq: number; events: number }>("SELECT seq, events FROM index_state WHERE id = 1")
+const writeState = search.prepare("UPDATE index_state SET seq = ?, events = ? WHERE id = 1")
+const trimEvents = search.prepare("DELETE FROM events WHERE id < ?")
+const trimFts = search.prepare("DELETE FROM events_fts WHERE rowid < ?")
+
+let state = readState.get() ?? { seq: 0, events: 0 }
+
+const indexRows = search.transaction((rows: ReadonlyArray<{ seq: number; events: string }>) => {
+  let count = 0
+  const params: Array<unknown> = []
+  for (const row of rows) {
+    const tuples = decodeBatch(row.events)
+    const first = row.seq * idsPerCommit
+    for (let i = 0; i < tuples.length; i++) {
+      const t = tuples[i]!
+      params.push(first + i, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], JSON.stringify(t[12]))
+      if (params.length === rowsPerInsert * columns) {
+        insertMany.run(params)
+        params.length = 0
+      }
+    }
+    for (let j = 0; j < params.length; j += columns) insertOne.run(params.slice(j, j + columns))
+    params.length = 0
+    insertFts.run(first, first + tuples.length)
+    count += tuples.length
+  }
+  const last = rows[rows.length - 1]!.seq
+  writeState.run(last, state.events + count)
+  return { seq: last, events: state.events + count }
+})
+
+const trim = search.transaction((minId: number) => {
+  trimFts.run(minId)
+  return trimEvents.run(minId).changes
+})
+
+const post = (message: FromIndexer) => port.postMessage(message)
+
+let wake: (() => void) | undefined
+let stopping = false
+let pendingTrim: number | undefined
+
+port.on("message", (message: ToIndexer) => {
+  if (message.type === "stop") stopping = true
+  if (message.type === "trim") pendingTrim = Math.max(pendingTrim ?? 0, message.minId)
+  const w = wake
+  wake = undefined
+  w?.()
+})
+
+const loop = async () => {
+  post({ type: "indexed", seq: state.seq })
+  while (true) {
+    if (pendingTrim !== undefined) {
+      const deleted = trim(pendingTrim)
+      pendingTrim = undefined
+      post({ type: "trimmed", deleted })
+    }
+    const rows = readCommits.all(state.seq, settings.commitsPerTransaction)
+    if (rows.length > 0) {
+      state = indexRows(rows)
+      post({ type: "indexed", seq: state.seq })
+      continue
+    }
+    if (stopping) break
+    await new Promise<void>((resolve) => {
+      wake = resolve
+      // A commit notice can be lost between the read and the wait: re-check soon.
+      setTimeout(resolve, settings.pollMillis)
+    })
+  }
+  commits.close()
+  search.close()
+  process.exit(0)
+}
+
+loop().catch((error: unknown) => {
+  post({ type: "failed", reason: error instanceof Error ? error.message : String(error) })
+  process.exit(1)
+})

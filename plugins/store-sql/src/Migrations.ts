@@ -1,0 +1,56 @@
+/**
+ * Schema migrations (run by the `@effect/sql` Migrator). The commit log and
+ * idempotency keys live in the main database; the search index (per-event
+ * rows, secondary indexes, FTS5) lives in its own file so the indexer can
+ * write it on another core without taking the commit log's write lock.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+
+/** Migrations of the main database (`sluice.db`). */
+export const main = {
+  "0001_commit_log": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE commits (
+        seq INTEGER PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        event_count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        events TEXT NOT NULL
+      )`,
+      sql`CREATE INDEX commits_created_at ON commits (created_at)`,
+      sql`CREATE TABLE idempotency_keys (
+        key TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      )`,
+      sql`CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at)`
+    ], { discard: true }))
+}
+
+/** Migrations of the search database (`search.db`). */
+export const search = {
+  "0001_search_index": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        level INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        message TEXT NOT NULL,
+        entry_type INTEGER NOT NULL,
+        payload_type TEXT NOT NULL,
+        project_id TEXT,
+        agent_id TEXT,
+        idx TEXT NOT NULL,
+        sourcetype TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        metadata TEXT NOT NULL
+      )`,
+      sql`CREATE INDEX events_ts ON events (ts)`,
+      sql`CREATE VIRTUAL TABLE events_fts USING fts5(message, content='', contentless_delete=1, detail=none)`,
+      sql`CREATE TABLE index_state (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, events INTEGER NOT NULL)`,
+      sql`INSERT INTO index_state (id, seq, events) VALUES (1, 0, 0)`
+    ], { discard: true }))
+}
