@@ -49,6 +49,12 @@ const fileMode = Schema.String.pipe(Schema.pattern(/^0?[0-7]{3}$/)).annotations(
 const secret = Schema.String.pipe(Schema.minLength(32)).annotations({
   message: () => "must be at least 32 characters"
 })
+const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
+  Schema.String.pipe(
+    Schema.filter((s) => values.includes(s), { message: () => `must be one of ${values.join(", ")}` }),
+    Schema.compose(Schema.Literal(...values), { strict: false })
+  )
+
 const def = <A, const D extends string | undefined>(d: Definition<A, D>) => d
 
 /** The settings table (SPEC §0, plus retention, commit window and socket limits). */
@@ -114,9 +120,7 @@ export const definitions = {
   queueFull: def({
     key: "queue.full",
     env: "SLUICE_QUEUE_FULL",
-    schema: Schema.String.pipe(Schema.compose(Schema.Literal("block", "reject").annotations({
-      message: () => "must be block or reject"
-    }))),
+    schema: oneOf("block", "reject"),
     default: "block"
   }),
   queueBlockMs: def({ key: "queue.block_ms", env: "SLUICE_QUEUE_BLOCK_MS", schema: nonNegativeInt, default: "5000" }),
@@ -130,9 +134,7 @@ export const definitions = {
   sqliteSync: def({
     key: "store.sqlite_synchronous",
     env: "SLUICE_SQLITE_SYNCHRONOUS",
-    schema: Schema.String.pipe(Schema.compose(Schema.Literal("normal", "full").annotations({
-      message: () => "must be normal or full"
-    }))),
+    schema: oneOf("normal", "full"),
     default: "normal"
   }),
   retentionDays: def({ key: "retention.max_age_days", env: "SLUICE_RETENTION_DAYS", schema: positiveInt, default: "7" }),

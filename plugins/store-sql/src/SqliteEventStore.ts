@@ -129,25 +129,36 @@ export const make = (options: SqliteEventStoreOptions) =>
       commitsPerTransaction: 8,
       pollMillis: 250
     }
-    const worker = yield* Effect.acquireRelease(
+    // The indexer thread; restarted after a crash (it resumes from its own state).
+    let worker: Worker | undefined
+    let stopping = false
+    const spawn = () => {
+      const w = new Worker(new URL("./IndexerWorker.js", import.meta.url), { workerData: settings })
+      w.on("message", (message: FromIndexer) => {
+        if (message.type === "indexed") onIndexed(message.seq)
+        if (message.type === "failed") Effect.runFork(Effect.logError("search indexer failed", message.reason))
+      })
+      w.on("error", (error) => Effect.runFork(Effect.logError("search indexer crashed", error.message)))
+      w.on("exit", () => {
+        if (worker === w) worker = undefined
+        if (!stopping) setTimeout(() => stopping || (worker = spawn()), 1000).unref()
+      })
+      return w
+    }
+    yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const w = new Worker(new URL("./IndexerWorker.js", import.meta.url), { workerData: settings })
-        w.on("message", (message: FromIndexer) => {
-          if (message.type === "indexed") onIndexed(message.seq)
-          if (message.type === "failed") {
-            Effect.runFork(Effect.logError("search indexer failed", message.reason))
-          }
-        })
-        w.on("error", (error) => Effect.runFork(Effect.logError("search indexer crashed", error.message)))
-        return w
+        worker = spawn()
       }),
-      (w) =>
+      () =>
         Effect.async<void>((resume) => {
+          stopping = true
+          const w = worker
+          if (w === undefined) return resume(Effect.void)
           w.once("exit", () => resume(Effect.void))
           w.postMessage({ type: "stop" } satisfies ToIndexer)
         })
     )
-    const tell = (message: ToIndexer) => worker.postMessage(message)
+    const tell = (message: ToIndexer) => worker?.postMessage(message)
 
     const append = (events: ReadonlyArray<LogEvent>, keys: ReadonlyArray<string>) =>
       Effect.gen(function*() {
