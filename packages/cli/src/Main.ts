@@ -61,6 +61,15 @@ const print = (lines: ReadonlyArray<string>) => Console.log(lines.join("\n"))
 /** Runs the gateway until interrupted; `withSockets` adds the agent socket listeners. */
 const run = (settings: Settings, withSockets: boolean) =>
   Effect.scoped(Effect.gen(function*() {
+    if (settings.store !== "sqlite") {
+      return yield* new SettingsError({
+        setting: "SLUICE_STORE",
+        detail: "the postgres store is not in this build yet; use sqlite"
+      })
+    }
+    if (settings.queue !== "memory") {
+      return yield* new SettingsError({ setting: "SLUICE_QUEUE", detail: "the nats queue is not in this build yet; use memory" })
+    }
     const data = yield* DataDir.ensure(settings.dataDir)
     const secrets = yield* DataDir.secrets(data, {
       sharedSecret: settings.sharedSecret,
