@@ -18,6 +18,17 @@ const settings = workerData as IndexerSettings
 const port = parentPort!
 
 const commits = new Database(settings.commitFile, { readonly: true, timeout: 10_000 })
+// A separate connection only to checkpoint the commit log's WAL into the
+// database file: passive, so it never blocks the committing thread.
+const checkpointer = new Database(settings.commitFile, { timeout: 10_000 })
+checkpointer.pragma("wal_autocheckpoint = 0")
+let lastCheckpoint = 0
+const checkpoint = (force: boolean) => {
+  const now = Date.now()
+  if (!force && now - lastCheckpoint < 200) return
+  lastCheckpoint = now
+  checkpointer.pragma("wal_checkpoint(PASSIVE)")
+}
 const search = new Database(settings.searchFile, { timeout: 10_000 })
 search.pragma("journal_mode = WAL")
 search.pragma("synchronous = NORMAL")
@@ -93,8 +104,10 @@ const loop = async () => {
     if (rows.length > 0) {
       state = indexRows(rows)
       post({ type: "indexed", seq: state.seq })
+      checkpoint(false)
       continue
     }
+    checkpoint(true)
     if (stopping) break
     await new Promise<void>((resolve) => {
       wake = resolve
@@ -102,7 +115,9 @@ const loop = async () => {
       setTimeout(resolve, settings.pollMillis)
     })
   }
+  checkpoint(true)
   commits.close()
+  checkpointer.close()
   search.close()
   process.exit(0)
 }

@@ -95,6 +95,9 @@ export const make = (options: SqliteEventStoreOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`)
+    // The indexer thread checkpoints the WAL (see IndexerWorker), so commits
+    // on this thread only append to it.
+    yield* sql.unsafe("PRAGMA wal_autocheckpoint = 0")
     yield* migrate
     const search = yield* SqliteClient.make({ filename: options.searchFile })
     yield* search.unsafe("PRAGMA synchronous = NORMAL")
@@ -126,7 +129,7 @@ export const make = (options: SqliteEventStoreOptions) =>
     const settings: IndexerSettings = {
       commitFile: options.commitFile,
       searchFile: options.searchFile,
-      commitsPerTransaction: 8,
+      commitsPerTransaction: 4,
       pollMillis: 250
     }
     // The indexer thread; restarted after a crash (it resumes from its own state).
