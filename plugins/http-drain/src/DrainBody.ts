@@ -1,0 +1,141 @@
+/**
+ * Reads a drain request body with a byte limit, and decompresses it.
+ *
+ * The platform's own body limit resets the connection and does not apply to
+ * streams, so the limit is kept here: a `Content-Length` over it is refused
+ * before anything is read, and a streamed (chunked) body is counted as it
+ * arrives. Past the limit the rest of the body is discarded, not read into
+ * memory, so the client still gets its 413 on a usable connection. With
+ * `Content-Encoding` (gzip, deflate, br) the limit applies to the compressed
+ * bytes and again to the decompressed ones; decompression stops at the limit,
+ * so a small bomb cannot grow past it.
+ */
+import type * as Headers from "@effect/platform/Headers"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { IncomingMessage } from "node:http"
+import * as Zlib from "node:zlib"
+
+/** The body is over the limit (413). */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  limit: Schema.Number,
+  /** Whether the limit was passed after decompression. */
+  decompressed: Schema.Boolean
+}) {
+  override get message() {
+    return `the request body is over the limit of ${this.limit} bytes${this.decompressed ? " after decompression" : ""}`
+  }
+}
+
+/** The `Content-Encoding` is not one the drain decodes (415). */
+export class UnsupportedEncoding extends Schema.TaggedError<UnsupportedEncoding>()("UnsupportedEncoding", {
+  encoding: Schema.String
+}) {
+  override get message() {
+    return `Content-Encoding "${this.encoding}" is not supported (use gzip, deflate, br or none)`
+  }
+}
+
+/** The body could not be read or decoded: a broken upload, bad compression, not UTF-8 JSON (400). */
+export class MalformedBody extends Schema.TaggedError<MalformedBody>()("MalformedBody", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
+type Encoding = "identity" | "gzip" | "deflate" | "br"
+
+const encodingOf = (header: string | undefined): Encoding | UnsupportedEncoding => {
+  const value = header === undefined ? "" : header.trim().toLowerCase()
+  switch (value) {
+    case "":
+    case "identity":
+      return "identity"
+    case "gzip":
+    case "x-gzip":
+      return "gzip"
+    case "deflate":
+      return "deflate"
+    case "br":
+      return "br"
+    default:
+      return new UnsupportedEncoding({ encoding: value })
+  }
+}
+
+const malformed = (reason: string) => (cause: unknown) =>
+  new MalformedBody({ reason: `${reason}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+interface Collected {
+  readonly chunks: Array<Uint8Array>
+  size: number
+}
+
+// Reads at most `limit` bytes. On a Node request the stream is left open past
+// the limit and the rest is discarded (`resume`), so the 413 can be sent;
+// elsewhere the platform stream is used.
+const collect = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
+  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  const isNode = incoming instanceof IncomingMessage
+  const stream = isNode
+    ? NodeStream.fromReadable<MalformedBody>(() => incoming, malformed("the request body could not be read"), {
+      closeOnDone: false
+    })
+    : request.stream.pipe(Stream.mapError(malformed("the request body could not be read")))
+  return Stream.runFoldEffect(
+    stream,
+    { chunks: [], size: 0 },
+    (acc: Collected, chunk: Uint8Array): Effect.Effect<Collected, PayloadTooLarge> => {
+      acc.size += chunk.length
+      if (acc.size > limit) return Effect.fail(new PayloadTooLarge({ limit, decompressed: false }))
+      acc.chunks.push(chunk)
+      return Effect.succeed(acc)
+    }
+  ).pipe(
+    Effect.tapError(() => Effect.sync(() => { if (isNode && !incoming.readableEnded) incoming.resume() })),
+    Effect.map((acc) => Buffer.concat(acc.chunks, acc.size))
+  )
+}
+
+const inflate = (encoding: Exclude<Encoding, "identity">, input: Buffer, limit: number) =>
+  Effect.async<Buffer, PayloadTooLarge | MalformedBody>((resume) => {
+    const done = (error: Error | null, output: Buffer) => {
+      if (error === null) return resume(Effect.succeed(output))
+      if ("code" in error && error.code === "ERR_BUFFER_TOO_LARGE") {
+        return resume(Effect.fail(new PayloadTooLarge({ limit, decompressed: true })))
+      }
+      resume(Effect.fail(malformed(`the ${encoding} body could not be decompressed`)(error)))
+    }
+    const options = { maxOutputLength: limit }
+    if (encoding === "gzip") Zlib.gunzip(input, options, done)
+    else if (encoding === "deflate") Zlib.inflate(input, options, done)
+    else Zlib.brotliDecompress(input, options, done)
+  })
+
+/**
+ * The request body, decompressed, at most `limit` bytes; fails with
+ * `PayloadTooLarge`, `UnsupportedEncoding` or `MalformedBody`.
+ */
+export const read = (
+  request: HttpServerRequest.HttpServerRequest,
+  headers: Headers.Headers,
+  limit: number
+): Effect.Effect<Buffer, PayloadTooLarge | UnsupportedEncoding | MalformedBody> =>
+  Effect.suspend((): Effect.Effect<Buffer, PayloadTooLarge | UnsupportedEncoding | MalformedBody> => {
+    const encoding = encodingOf(headers["content-encoding"])
+    if (typeof encoding !== "string") return Effect.fail(encoding)
+    const declared = Number(headers["content-length"])
+    if (declared > limit) return Effect.fail(new PayloadTooLarge({ limit, decompressed: false }))
+    const body = collect(request, limit)
+    return encoding === "identity" ? body : Effect.flatMap(body, (compressed) => inflate(encoding, compressed, limit))
+  })
+
+/** Parses the body as JSON; `MalformedBody` when it is not. */
+export const parseJson = (body: Buffer): Effect.Effect<unknown, MalformedBody> =>
+  Effect.try({ try: (): unknown => JSON.parse(body.toString("utf8")), catch: malformed("the request body is not valid JSON") })

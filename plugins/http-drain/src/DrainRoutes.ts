@@ -1,0 +1,217 @@
+/**
+ * `POST /v1/drain` (SPEC §2): batches of events over HTTP.
+ *
+ * Guarantees: `202 {"status":"accepted"}` only once every event of the batch
+ * is committed (`Ingest.offer` with `durable`); a batch is all or nothing;
+ * a retry with the same `Idempotency-Key` and token within 24 h is answered
+ * 202 without storing twice (also while the first attempt is still running);
+ * above the queue's high watermark the drain answers 429 with `Retry-After`
+ * before reading the body. One Effect per request; the events are decoded in
+ * one synchronous loop (`DrainBatch.decode`).
+ *
+ * Mounted as a route layer on the shared server (see `HttpDrain`).
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { type Backpressure, type CommitFailed, EventQueue, QueueClosed, saturation } from "@sluice/core/EventQueue"
+import { EventStore, type StoreError } from "@sluice/core/EventStore"
+import { Ingest } from "@sluice/core/Ingest"
+import * as Metrics from "@sluice/core/Metrics"
+import { TokenVerifier } from "@sluice/core/TokenVerifier"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as DrainBatch from "./DrainBatch.js"
+import * as DrainBody from "./DrainBody.js"
+import * as ErrorBody from "./ErrorBody.js"
+import * as IdempotencyKeys from "./IdempotencyKeys.js"
+
+/** Settings of the drain; every limit of SPEC §2 is here. */
+export interface DrainOptions extends DrainBatch.BatchLimits {
+  /** The most bytes of a body, after decompression (413 past it). */
+  readonly maxBodyBytes: number
+  /** The fraction of the queue's bounds above which the drain answers 429. */
+  readonly highWatermark: number
+  /** The `Retry-After` of a 429 or 503, in seconds. */
+  readonly retryAfterSeconds: number
+}
+
+/** SPEC §2 defaults: 10 MiB bodies, 10,000 events, 1 MiB messages, 429 above 80 % of the queue. */
+export const defaultOptions: DrainOptions = {
+  ...DrainBatch.defaultLimits,
+  maxBodyBytes: 10 * 1024 * 1024,
+  highWatermark: 0.8,
+  retryAfterSeconds: 1
+}
+
+/** The drain's path. */
+export const path = "/v1/drain"
+
+/** Drain requests answered, tag `status`. */
+export const requests = Metric.counter("sluice_http_drain_requests_total", {
+  description: "Drain requests answered, by HTTP status",
+  incremental: true
+})
+
+/** Time from the request to its 202, in milliseconds (includes the durable commit). */
+export const acceptLatency = Metric.histogram(
+  "sluice_http_drain_accept_latency_ms",
+  MetricBoundaries.exponential({ start: 0.5, factor: 2, count: 16 }),
+  "Time from a drain request to its 202 (the batch committed), in milliseconds"
+)
+
+/** The token of `Authorization: <token>` or `Authorization: Bearer <token>`. */
+export const tokenOf = (header: string | undefined): string | undefined => {
+  if (header === undefined) return undefined
+  const value = header.trim()
+  const token = /^bearer\s/i.test(value) ? value.slice(6).trim() : value
+  return token.length > 0 ? token : undefined
+}
+
+type Failure =
+  | DrainBody.PayloadTooLarge
+  | DrainBody.UnsupportedEncoding
+  | DrainBody.MalformedBody
+  | DrainBatch.TooManyEvents
+  | DrainBatch.InvalidBatch
+  | Backpressure
+  | QueueClosed
+  | CommitFailed
+  | StoreError
+
+const rejected = (reason: string) =>
+  Metrics.eventsRejected.pipe(Metric.tagged("transport", "http"), Metric.tagged("reason", reason))
+
+/** Builds the request handler over the pipeline and the token verifier. */
+export const makeHandler = (options: DrainOptions) =>
+  Effect.gen(function*() {
+    const ingest = yield* Ingest
+    const queue = yield* EventQueue
+    const store = yield* EventStore
+    const verifier = yield* TokenVerifier
+    const inFlight = IdempotencyKeys.make()
+    const retryAfter = { "retry-after": String(options.retryAfterSeconds) }
+    const rejectedInvalid = rejected("invalid")
+    const rejectedTooLarge = rejected("too_large")
+    const byStatus = new Map<number, Metric.Metric.Counter<number>>()
+    const countStatus = (status: number) => {
+      let counter = byStatus.get(status)
+      if (counter === undefined) {
+        counter = requests.pipe(Metric.tagged("status", String(status)))
+        byStatus.set(status, counter)
+      }
+      return Metric.increment(counter)
+    }
+
+    const accepted = () => ErrorBody.json(202, { status: "accepted" })
+    const saturated = () =>
+      ErrorBody.json(429, { error: "server saturated", code: "backpressure_triggered" }, retryAfter)
+
+    const toResponse = (failure: Failure): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+      switch (failure._tag) {
+        case "PayloadTooLarge":
+          return Effect.succeed(ErrorBody.error("payload_too_large", failure.message))
+        case "TooManyEvents":
+          return Effect.as(
+            Metric.incrementBy(rejectedTooLarge, failure.count),
+            ErrorBody.error("payload_too_large", failure.message)
+          )
+        case "UnsupportedEncoding":
+          return Effect.succeed(ErrorBody.error("unsupported_media_type", failure.message))
+        case "MalformedBody":
+          return Effect.succeed(ErrorBody.error("validation_error", failure.message))
+        case "InvalidBatch":
+          return Effect.as(
+            Metric.incrementBy(rejectedInvalid, failure.events),
+            ErrorBody.error("validation_error", failure.message, { details: failure.details })
+          )
+        case "Backpressure":
+          return Effect.succeed(saturated())
+        case "QueueClosed":
+          return Effect.succeed(ErrorBody.error("service_unavailable", failure.message, { headers: retryAfter }))
+        case "CommitFailed":
+          return Effect.as(
+            Effect.logError("drain batch could not be committed", failure.reason),
+            ErrorBody.error("internal_error", "the batch could not be stored; nothing was accepted")
+          )
+        case "StoreError":
+          return Effect.as(
+            Effect.logError("drain idempotency check failed", failure.message),
+            ErrorBody.error("service_unavailable", "the store is unreachable", { headers: retryAfter })
+          )
+      }
+    }
+
+    // Everything after authentication and the idempotency check.
+    const attempt = (
+      request: HttpServerRequest.HttpServerRequest,
+      headers: HttpServerRequest.HttpServerRequest["headers"],
+      idempotencyKey: string | undefined
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+      Effect.gen(function*() {
+        const stats = queue.stats()
+        if (stats.closed) return yield* toResponse(new QueueClosed())
+        if (Option.isSome(saturation(stats, options.highWatermark))) return saturated()
+        const body = yield* DrainBody.read(request, headers, options.maxBodyBytes)
+        const input = yield* DrainBody.parseJson(body)
+        const receivedAt = yield* Clock.currentTimeMillis
+        const events = yield* DrainBatch.decode(input, options, receivedAt)
+        // Once offered, the batch will commit: wait for it even if the client goes away,
+        // so a concurrent retry with the same key learns the real outcome.
+        yield* Effect.uninterruptible(
+          ingest.offer(events, { durable: true, transport: "http", idempotencyKey, bytes: body.length })
+        )
+        return accepted()
+      }).pipe(Effect.catchAll(toResponse))
+
+    const respond = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function*() {
+        const headers = request.headers
+        const token = tokenOf(headers["authorization"])
+        if (token === undefined) {
+          return ErrorBody.error("unauthorized", "missing Authorization header: send the drain token, or Bearer <token>")
+        }
+        const principal = yield* Effect.either(verifier.verify(Redacted.make(token)))
+        if (Either.isLeft(principal)) return ErrorBody.error("unauthorized", "invalid token")
+        const key = headers["idempotency-key"]
+        if (key === undefined) return yield* attempt(request, headers, undefined)
+        const problem = IdempotencyKeys.problem(key)
+        if (problem !== undefined) {
+          return ErrorBody.error("validation_error", "invalid Idempotency-Key header", {
+            details: { "Idempotency-Key": problem }
+          })
+        }
+        const scoped = IdempotencyKeys.scoped(principal.right, key)
+        const outcome = yield* inFlight.run(
+          scoped,
+          store.hasIdempotencyKey(scoped),
+          attempt(request, headers, scoped),
+          (response) => response.status === 202
+        )
+        return Option.getOrElse(outcome, accepted)
+      }).pipe(Effect.catchAll(toResponse))
+
+    return (request: HttpServerRequest.HttpServerRequest): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        const response = yield* respond(request)
+        yield* countStatus(response.status)
+        if (response.status === 202) yield* Metric.update(acceptLatency, (yield* Clock.currentTimeMillis) - start)
+        return response
+      })
+  })
+
+/**
+ * The drain route as a layer for the shared `HttpLayerRouter`; needs the
+ * pipeline (`Ingest`, `EventQueue`), the `EventStore` (idempotency keys) and
+ * the `TokenVerifier`.
+ */
+export const layer = (options: Partial<DrainOptions> = {}) =>
+  HttpLayerRouter.use((router) =>
+    Effect.flatMap(makeHandler({ ...defaultOptions, ...options }), (handler) => router.add("POST", path, handler))
+  )
