@@ -7,6 +7,32 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 
+/** The spool: forward cursor, dead letters and loss accounting (main database). */
+const spool = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.all([
+    sql`CREATE TABLE spool_state (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      instance_id TEXT NOT NULL,
+      cursor_seq INTEGER NOT NULL,
+      cursor_offset INTEGER NOT NULL
+    )`,
+    sql`CREATE TABLE dead_letters (
+      id INTEGER PRIMARY KEY,
+      created_at INTEGER NOT NULL,
+      status INTEGER NOT NULL,
+      response TEXT NOT NULL,
+      event_count INTEGER NOT NULL,
+      events TEXT NOT NULL
+    )`,
+    sql`CREATE TABLE accounting (
+      transport TEXT PRIMARY KEY,
+      received INTEGER NOT NULL DEFAULT 0,
+      forwarded INTEGER NOT NULL DEFAULT 0,
+      dropped INTEGER NOT NULL DEFAULT 0,
+      dead_lettered INTEGER NOT NULL DEFAULT 0
+    )`
+  ], { discard: true }))
+
 /** Migrations of the main database (`sluice.db`). */
 export const main = {
   "0001_commit_log": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -25,7 +51,8 @@ export const main = {
         created_at INTEGER NOT NULL
       )`,
       sql`CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at)`
-    ], { discard: true }))
+    ], { discard: true })),
+  "0002_spool": spool
 }
 
 /** Migrations of the search database (`search.db`). */

@@ -25,7 +25,9 @@ import {
 } from "@sluice/core/EventStore"
 import type { LogEvent, StoredEvent } from "@sluice/core/LogEvent"
 import * as Metrics from "@sluice/core/Metrics"
+import { Spool } from "@sluice/core/Spool"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -34,6 +36,7 @@ import { encodeBatch, idsPerCommit } from "./EventRow.js"
 import type { FromIndexer, IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
 import * as Migrations from "./Migrations.js"
 import { ftsQuery } from "./Search.js"
+import * as SqliteSpool from "./SqliteSpool.js"
 
 /** Settings of the SQLite store. */
 export interface SqliteEventStoreOptions {
@@ -43,6 +46,12 @@ export interface SqliteEventStoreOptions {
   readonly searchFile: string
   /** `synchronous` pragma of the main database: `full` survives power loss. */
   readonly synchronous?: "normal" | "full" | undefined
+  /**
+   * When this store is an agent's spool: retention then never removes what
+   * is not forwarded yet (only the quota may, and it counts what it drops).
+   */
+  readonly forwarding?: boolean | undefined
+  readonly spool?: SqliteSpool.SpoolOptions | undefined
 }
 
 const idempotencyTtlMs = 24 * 3600_000
@@ -106,6 +115,9 @@ export const make = (options: SqliteEventStoreOptions) =>
       Effect.provideService(SqliteClient.SqliteClient, search),
       Effect.provide(NodeContext.layer)
     )
+
+    const spoolState = yield* SqliteSpool.loadState(sql)
+    const spool = SqliteSpool.make(sql, spoolState, options.spool ?? SqliteSpool.defaultOptions)
 
     // What the commit log holds beyond the index, for the lag.
     const [head] = yield* sql<{ seq: number }>`SELECT coalesce(max(seq), 0) AS seq FROM commits`
@@ -174,8 +186,10 @@ export const make = (options: SqliteEventStoreOptions) =>
           for (const key of keys) {
             yield* sql`INSERT OR REPLACE INTO idempotency_keys (key, seq, created_at) VALUES (${key}, ${row!.seq}, ${now})`
           }
+          yield* SqliteSpool.addCounts(sql, "received", SqliteSpool.countByTransport(events))
           return row!.seq
         }))
+        spoolState.spoolBytes += text.length
         committedSeq = seq
         unindexed.push([seq, events.length])
         lagEvents += events.length
@@ -237,16 +251,17 @@ export const make = (options: SqliteEventStoreOptions) =>
     const retain = (policy: { readonly maxAgeMs: number; readonly maxBytes: number }) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        // Only what is already indexed may go, so the index never misses a commit.
+        // Only what is already indexed (and, for a spool, forwarded) may go.
+        const last = options.forwarding === true ? Math.min(indexedSeq, spoolState.cursorSeq - 1) : indexedSeq
         const byAge = yield* sql<{ seq: number | null; events: number | null }>`
           SELECT max(seq) AS seq, sum(event_count) AS events FROM commits
-          WHERE created_at < ${now - policy.maxAgeMs} AND seq <= ${indexedSeq}`
+          WHERE created_at < ${now - policy.maxAgeMs} AND seq <= ${last}`
         let cutSeq = byAge[0]!.seq ?? 0
         const [size] = yield* sql<{ bytes: number | null }>`SELECT sum(bytes) AS bytes FROM commits WHERE seq > ${cutSeq}`
         let excess = (size!.bytes ?? 0) - policy.maxBytes
         if (excess > 0) {
           const oldest = yield* sql<{ seq: number; bytes: number }>`
-            SELECT seq, bytes FROM commits WHERE seq > ${cutSeq} AND seq <= ${indexedSeq} ORDER BY seq`
+            SELECT seq, bytes FROM commits WHERE seq > ${cutSeq} AND seq <= ${last} ORDER BY seq`
           for (const row of oldest) {
             if (excess <= 0) break
             excess -= row.bytes
@@ -264,12 +279,19 @@ export const make = (options: SqliteEventStoreOptions) =>
 
     const ping = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
 
-    return EventStore.of({ append, hasIdempotencyKey, query, stats, progress, retain, ping })
+    return {
+      store: EventStore.of({ append, hasIdempotencyKey, query, stats, progress, retain, ping }),
+      spool
+    }
   }).pipe(Effect.provide(Reactivity.layer))
 
-/** The SQLite `EventStore`; needs the main database's `SqlClient`. */
-export const layer = (options: SqliteEventStoreOptions): Layer.Layer<EventStore, SqlError | Error, SqlClient.SqlClient> =>
-  Layer.scoped(EventStore, make(options))
+/** The SQLite `EventStore` and its `Spool`; needs the main database's `SqlClient`. */
+export const layer = (
+  options: SqliteEventStoreOptions
+): Layer.Layer<EventStore | Spool, SqlError | Error, SqlClient.SqlClient> =>
+  Layer.scopedContext(
+    make(options).pipe(Effect.map(({ spool, store }) => Context.make(EventStore, store).pipe(Context.add(Spool, spool))))
+  )
 
 /** The main database's client: WAL, one connection (writes are serialised anyway). */
 export const clientLayer = (filename: string) => SqliteClient.layer({ filename })

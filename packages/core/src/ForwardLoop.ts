@@ -1,0 +1,113 @@
+/**
+ * At-least-once forwarding (SPEC §6): reads unsent batches from the `Spool`
+ * in commit order, sends each with the `Forwarder`, and moves the cursor only
+ * after the upstream accepted it. Retryable failures (network, 408, 429, 5xx)
+ * are retried forever with exponential backoff and jitter, after waiting the
+ * upstream's `Retry-After` when it gave one; a batch refused for good becomes
+ * a dead letter. One batch is in flight at a time, so order is kept.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
+import { type ForwardBatch, Forwarder, type ForwardRejected, type ForwardRetryable } from "./Forwarder.js"
+import { Spool } from "./Spool.js"
+
+/** Events delivered upstream. */
+export const eventsForwarded = Metric.counter("sluice_forward_events_total", {
+  description: "Events delivered upstream (2xx)",
+  incremental: true
+})
+/** Send attempts that failed and will be retried. */
+export const forwardRetries = Metric.counter("sluice_forward_retries_total", {
+  description: "Forward attempts that failed and are retried",
+  incremental: true
+})
+/** Events refused for good by the upstream. */
+export const eventsDeadLettered = Metric.counter("sluice_forward_dead_lettered_events_total", {
+  description: "Events the upstream refused for good, kept as dead letters",
+  incremental: true
+})
+
+/** Settings of the forward loop. */
+export interface ForwardLoopOptions {
+  /** Events per batch at most (a batch never spans two commits). */
+  readonly maxEvents: number
+  /** How often an idle loop looks for new commits. */
+  readonly idlePoll: Duration.DurationInput
+  /** First retry delay; doubles per attempt, with jitter, up to `maxBackoff`. */
+  readonly baseBackoff: Duration.DurationInput
+  readonly maxBackoff: Duration.DurationInput
+}
+
+/** Defaults: 1,000 events per batch, 100 ms idle poll, backoff 500 ms → 30 s. */
+export const defaultOptions: ForwardLoopOptions = {
+  maxEvents: 1000,
+  idlePoll: Duration.millis(100),
+  baseBackoff: Duration.millis(500),
+  maxBackoff: Duration.seconds(30)
+}
+
+/** The backoff between retries: exponential from `base`, capped at `max`, jittered. */
+export const backoff = (options: Pick<ForwardLoopOptions, "baseBackoff" | "maxBackoff">) =>
+  Schedule.exponential(options.baseBackoff, 2).pipe(
+    Schedule.union(Schedule.spaced(options.maxBackoff)),
+    Schedule.jittered
+  )
+
+/** Sends one batch until it is delivered or refused for good. */
+export const deliver = (batch: ForwardBatch, options: ForwardLoopOptions = defaultOptions) =>
+  Effect.gen(function*() {
+    const forwarder = yield* Forwarder
+    return yield* forwarder.send(batch).pipe(
+      Effect.tapError((error: ForwardRetryable | ForwardRejected) =>
+        error._tag === "ForwardRetryable"
+          ? Effect.zipRight(
+            Effect.zipRight(
+              Metric.increment(forwardRetries),
+              Effect.logWarning("forward failed; retrying", { target: forwarder.target, reason: error.reason })
+            ),
+            error.retryAfterMs === undefined ? Effect.void : Effect.sleep(Duration.millis(error.retryAfterMs))
+          )
+          : Effect.void
+      ),
+      Effect.retry({ schedule: backoff(options), while: (error) => error._tag === "ForwardRetryable" }),
+      Effect.either
+    )
+  })
+
+/** One step: forward the next batch if there is one; `false` when idle. */
+export const step = (options: ForwardLoopOptions = defaultOptions) =>
+  Effect.gen(function*() {
+    const spool = yield* Spool
+    const batch = yield* spool.next(options.maxEvents)
+    if (batch === undefined) return false
+    const outcome = yield* deliver(batch, options)
+    if (outcome._tag === "Right") {
+      yield* spool.ack(batch)
+      yield* Metric.incrementBy(eventsForwarded, batch.events.length)
+    } else if (outcome.left._tag === "ForwardRejected") {
+      const refused = outcome.left
+      yield* Effect.logWarning("upstream refused a batch; kept as a dead letter", {
+        status: refused.status,
+        events: batch.events.length
+      })
+      yield* spool.deadLetter(batch, refused.status, refused.body)
+      yield* Metric.incrementBy(eventsDeadLettered, batch.events.length)
+    }
+    // A retryable failure only ends the retries if the schedule does: the batch stays unsent.
+    return true
+  })
+
+/** Forwards forever. A failing spool (the local store) is logged and retried. */
+export const run = (options: ForwardLoopOptions = defaultOptions) =>
+  step(options).pipe(
+    Effect.flatMap((busy) => busy ? Effect.void : Effect.sleep(options.idlePoll)),
+    Effect.catchAll((error) => Effect.zipRight(Effect.logError("spool failed", error.message), Effect.sleep("1 second"))),
+    Effect.forever
+  )
+
+/** The forward loop as a layer: runs while the layer lives. */
+export const layer = (options: ForwardLoopOptions = defaultOptions): Layer.Layer<never, never, Spool | Forwarder> =>
+  Layer.scopedDiscard(Effect.forkScoped(run(options)))

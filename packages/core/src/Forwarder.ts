@@ -1,0 +1,41 @@
+/**
+ * The upstream a spool forwards to. A `Forwarder` sends one batch and says
+ * how it went: delivered, worth retrying (network, 408, 429, 5xx, with the
+ * upstream's `Retry-After`), or rejected for good (other 4xx, kept as a dead
+ * letter with the upstream's answer). Plugins supply it (HTTP drain, …).
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { LogEvent } from "./LogEvent.js"
+
+/** One batch on its way upstream. */
+export interface ForwardBatch {
+  /** The commit it comes from and its slice: the same slice always has the same key. */
+  readonly seq: number
+  readonly offset: number
+  readonly events: ReadonlyArray<LogEvent>
+  /** Sent as `Idempotency-Key`, so an upstream Sluice stores a retried batch once. */
+  readonly idempotencyKey: string
+}
+
+/** The send failed and may succeed later. */
+export class ForwardRetryable extends Schema.TaggedError<ForwardRetryable>()("ForwardRetryable", {
+  reason: Schema.String,
+  status: Schema.optional(Schema.Number),
+  /** The upstream's `Retry-After`, in milliseconds. */
+  retryAfterMs: Schema.optional(Schema.Number)
+}) {}
+
+/** The upstream refused the batch for good (a 4xx other than 408/429). */
+export class ForwardRejected extends Schema.TaggedError<ForwardRejected>()("ForwardRejected", {
+  status: Schema.Number,
+  body: Schema.String
+}) {}
+
+/** Sends batches to one upstream. */
+export class Forwarder extends Context.Tag("@sluice/core/Forwarder")<Forwarder, {
+  /** Where it sends, for logs and status (never containing secrets). */
+  readonly target: string
+  readonly send: (batch: ForwardBatch) => Effect.Effect<void, ForwardRetryable | ForwardRejected>
+}>() {}

@@ -1,0 +1,254 @@
+/**
+ * The `Spool` over the SQLite commit log: a forward cursor `(seq, offset)`
+ * into the commits, dead letters, the quota, and the loss accounting. The
+ * cursor, the dead letters and the counters move in the same transaction, and
+ * `received` is counted in the commit's own transaction (SqliteEventStore), so
+ * the accounting equation survives any crash.
+ *
+ * A forward batch is a slice of one commit starting at the cursor: commits
+ * never change, so after a restart the same slice is sent again with the
+ * same idempotency key and an upstream Sluice stores it once.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { StoreError } from "@sluice/core/EventStore"
+import type { ForwardBatch } from "@sluice/core/Forwarder"
+import type { LogEvent } from "@sluice/core/LogEvent"
+import { type Accounting, type QuotaPolicy, Spool } from "@sluice/core/Spool"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
+import { decodeBatch, encodeBatch, type EventTuple, tupleToEvent } from "./EventRow.js"
+
+/** Settings of the spool. */
+export interface SpoolOptions {
+  /** Bytes of unsent commit log allowed (default 1 GiB). */
+  readonly quotaBytes: number
+  readonly policy: QuotaPolicy
+}
+
+/** Defaults of SPEC §6: 1 GiB, backpressure. */
+export const defaultOptions: SpoolOptions = { quotaBytes: 1024 ** 3, policy: "backpressure" }
+
+/** State shared with the store: the cursor, and what the commit log holds beyond it. */
+export interface SpoolState {
+  cursorSeq: number
+  cursorOffset: number
+  spoolBytes: number
+  readonly instanceId: string
+}
+
+const storeError = (operation: string) => (error: SqlError) => new StoreError({ operation, reason: error.message })
+
+/** Counts events by transport. */
+export const countByTransport = (events: ReadonlyArray<{ readonly transport: string }>): Map<string, number> => {
+  const counts = new Map<string, number>()
+  for (let i = 0; i < events.length; i++) {
+    const t = events[i]!.transport
+    counts.set(t, (counts.get(t) ?? 0) + 1)
+  }
+  return counts
+}
+
+type Column = "received" | "forwarded" | "dropped" | "dead_lettered"
+
+/** Adds per-transport counts to one accounting column (inside the caller's transaction). */
+export const addCounts = (sql: SqlClient.SqlClient, column: Column, counts: Map<string, number>) =>
+  Effect.forEach(
+    counts,
+    ([transport, n]) =>
+      sql`INSERT INTO accounting (transport, ${sql(column)}) VALUES (${transport}, ${n})
+          ON CONFLICT (transport) DO UPDATE SET ${sql(column)} = ${sql(column)} + ${n}`,
+    { discard: true }
+  )
+
+/** Loads (or creates) the spool state. */
+export const loadState = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    const rows = yield* sql<{ instance_id: string; cursor_seq: number; cursor_offset: number }>`
+      SELECT instance_id, cursor_seq, cursor_offset FROM spool_state WHERE id = 1`
+    let state = rows[0]
+    if (state === undefined) {
+      const [first] = yield* sql<{ seq: number | null }>`SELECT min(seq) AS seq FROM commits`
+      state = { instance_id: randomUUID(), cursor_seq: first!.seq ?? 1, cursor_offset: 0 }
+      yield* sql`INSERT INTO spool_state (id, instance_id, cursor_seq, cursor_offset)
+                 VALUES (1, ${state.instance_id}, ${state.cursor_seq}, 0)`
+    }
+    const [bytes] = yield* sql<{ bytes: number | null }>`
+      SELECT sum(bytes) AS bytes FROM commits WHERE seq >= ${state.cursor_seq}`
+    return {
+      cursorSeq: state.cursor_seq,
+      cursorOffset: state.cursor_offset,
+      spoolBytes: bytes!.bytes ?? 0,
+      instanceId: state.instance_id
+    } satisfies SpoolState
+  })
+
+/** Builds the spool over the main database's client and the shared state. */
+export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: SpoolOptions) => {
+  // The commit at the cursor, decoded once for all the slices taken from it.
+  let cached: { seq: number; count: number; bytes: number; tuples: ReadonlyArray<EventTuple> } | undefined
+
+  const commitAtCursor = Effect.gen(function*() {
+    while (true) {
+      if (cached !== undefined && cached.seq === state.cursorSeq && state.cursorOffset < cached.count) return cached
+      const [row] = yield* sql<{ seq: number; event_count: number; bytes: number; events: string }>`
+        SELECT seq, event_count, bytes, events FROM commits WHERE seq >= ${state.cursorSeq} ORDER BY seq LIMIT 1`
+      if (row === undefined) return undefined
+      if (row.seq !== state.cursorSeq) {
+        state.cursorSeq = row.seq
+        state.cursorOffset = 0
+      }
+      if (state.cursorOffset >= row.event_count) {
+        state.cursorSeq = row.seq + 1
+        state.cursorOffset = 0
+        continue
+      }
+      cached = { seq: row.seq, count: row.event_count, bytes: row.bytes, tuples: decodeBatch(row.events) }
+      return cached
+    }
+  })
+
+  const next = (maxEvents: number) =>
+    commitAtCursor.pipe(
+      Effect.map((commit): ForwardBatch | undefined => {
+        if (commit === undefined) return undefined
+        const offset = state.cursorOffset
+        const slice = commit.tuples.slice(offset, offset + maxEvents)
+        return {
+          seq: commit.seq,
+          offset,
+          events: slice.map(tupleToEvent),
+          idempotencyKey: `${state.instanceId}:${commit.seq}:${offset}:${slice.length}`
+        }
+      }),
+      Effect.mapError(storeError("spool read"))
+    )
+
+  // Moves the cursor past a batch, in the caller's transaction.
+  const advance = (batch: ForwardBatch) =>
+    Effect.gen(function*() {
+      let seq = batch.seq
+      let offset = batch.offset + batch.events.length
+      const done = cached !== undefined && cached.seq === batch.seq && offset >= cached.count
+      if (done) {
+        seq += 1
+        offset = 0
+      }
+      yield* sql`UPDATE spool_state SET cursor_seq = ${seq}, cursor_offset = ${offset} WHERE id = 1`
+      return () => {
+        state.cursorSeq = seq
+        state.cursorOffset = offset
+        if (done) state.spoolBytes -= cached!.bytes
+      }
+    })
+
+  const ack = (batch: ForwardBatch) =>
+    Effect.gen(function*() {
+      const apply = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* addCounts(sql, "forwarded", countByTransport(batch.events))
+        return yield* advance(batch)
+      }))
+      apply()
+    }).pipe(Effect.mapError(storeError("spool ack")))
+
+  const deadLetter = (batch: ForwardBatch, status: number, response: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const apply = yield* sql.withTransaction(Effect.gen(function*() {
+        yield* sql`INSERT INTO dead_letters (created_at, status, response, event_count, events)
+                   VALUES (${now}, ${status}, ${response.slice(0, 65536)}, ${batch.events.length}, ${
+          encodeBatch(batch.events)
+        })`
+        yield* addCounts(sql, "dead_lettered", countByTransport(batch.events))
+        return yield* advance(batch)
+      }))
+      apply()
+    }).pipe(Effect.mapError(storeError("dead letter")))
+
+  const deadLetters = (page: { readonly offset: number; readonly limit: number }) =>
+    Effect.gen(function*() {
+      const rows = yield* sql<{ id: number; created_at: number; status: number; response: string; events: string }>`
+        SELECT id, created_at, status, response, events FROM dead_letters ORDER BY id
+        LIMIT ${page.limit} OFFSET ${page.offset}`
+      const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters`
+      return {
+        items: rows.map((r) => ({
+          id: r.id,
+          createdAt: r.created_at,
+          status: r.status,
+          response: r.response,
+          events: decodeBatch(r.events).map(tupleToEvent)
+        })),
+        total: count!.n
+      }
+    }).pipe(Effect.mapError(storeError("dead letters")))
+
+  const removeDeadLetters = (ids: ReadonlyArray<number> | "all") =>
+    Effect.gen(function*() {
+      if (ids === "all") {
+        const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters`
+        yield* sql`DELETE FROM dead_letters`
+        return count!.n
+      }
+      if (ids.length === 0) return 0
+      const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters WHERE ${sql.in("id", ids)}`
+      yield* sql`DELETE FROM dead_letters WHERE ${sql.in("id", ids)}`
+      return count!.n
+    }).pipe(Effect.mapError(storeError("dead letters")))
+
+  // Drops the unsent rest of the commit at the cursor, counting what is lost.
+  const dropOldest = Effect.gen(function*() {
+    const commit = yield* commitAtCursor
+    if (commit === undefined) return false
+    const lost: Array<LogEvent> = commit.tuples.slice(state.cursorOffset).map(tupleToEvent)
+    const batch: ForwardBatch = { seq: commit.seq, offset: state.cursorOffset, events: lost, idempotencyKey: "" }
+    const apply = yield* sql.withTransaction(Effect.gen(function*() {
+      yield* addCounts(sql, "dropped", countByTransport(lost))
+      return yield* advance(batch)
+    }))
+    apply()
+    yield* Effect.logWarning("spool at its quota: dropped the oldest unsent events", { events: lost.length })
+    return true
+  })
+
+  const admit = (bytes: number) =>
+    Effect.gen(function*() {
+      while (state.spoolBytes > 0 && state.spoolBytes + bytes > options.quotaBytes) {
+        if (options.policy === "drop_oldest") {
+          if (!(yield* dropOldest)) return
+        } else {
+          yield* Effect.sleep("50 millis")
+        }
+      }
+    }).pipe(Effect.mapError(storeError("spool quota")))
+
+  const accounting = Effect.gen(function*() {
+    const rows = yield* sql<
+      { transport: string; received: number; forwarded: number; dropped: number; dead_lettered: number }
+    >`SELECT transport, received, forwarded, dropped, dead_lettered FROM accounting ORDER BY transport`
+    const [beyond] = yield* sql<{ n: number | null }>`
+      SELECT sum(event_count) AS n FROM commits WHERE seq > ${state.cursorSeq}`
+    const [atCursor] = yield* sql<{ n: number | null }>`
+      SELECT event_count AS n FROM commits WHERE seq = ${state.cursorSeq}`
+    const buffered = (beyond!.n ?? 0) + Math.max(0, (atCursor?.n ?? 0) - state.cursorOffset)
+    const byTransport: Record<string, Accounting> = {}
+    const total = { received: 0, forwarded: 0, buffered, dropped: 0, deadLettered: 0 }
+    for (const r of rows) {
+      byTransport[r.transport] = {
+        received: r.received,
+        forwarded: r.forwarded,
+        dropped: r.dropped,
+        deadLettered: r.dead_lettered,
+        buffered: r.received - r.forwarded - r.dropped - r.dead_lettered
+      }
+      total.received += r.received
+      total.forwarded += r.forwarded
+      total.dropped += r.dropped
+      total.deadLettered += r.dead_lettered
+    }
+    return { total, byTransport, spoolBytes: state.spoolBytes, quotaBytes: options.quotaBytes }
+  }).pipe(Effect.mapError(storeError("accounting")))
+
+  return Spool.of({ next, ack, deadLetter, deadLetters, removeDeadLetters, admit, accounting })
+}
