@@ -10,6 +10,7 @@ import * as Pipeline from "@sluice/core/Pipeline"
 import * as Retention from "@sluice/core/Retention"
 import { StartupError } from "@sluice/core/StartupError"
 import * as TokenVerifier from "@sluice/core/TokenVerifier"
+import { HttpDrain } from "@sluice/http-drain"
 import { SqliteEventStore } from "@sluice/store-sql"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -81,7 +82,8 @@ export const tokensLayer = (secrets: Secrets) => TokenVerifier.layerTokens(secre
 export const httpAddress = HttpServer.addressFormattedWith((address) => Effect.succeed(address))
 
 /** Every plugin's HTTP routes on the shared server. */
-export const routesLayer = (_settings: Settings) => Layer.empty
+export const routesLayer = (settings: Settings) =>
+  HttpDrain.layer({ maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents })
 
 /** The agent socket listeners (Unix and TCP). */
 export const socketsLayer = (_settings: Settings, _secrets: Secrets) => Layer.empty

@@ -1,0 +1,114 @@
+/**
+ * The `Forwarder` to an upstream HTTP drain (`POST {upstream}/v1/drain`, or
+ * an edge endpoint with the same body): events in the drain's shape, gzip,
+ * `Idempotency-Key` from the batch, a timeout per attempt. It classifies the
+ * answer for the forward loop: 2xx delivered; 408, 429, 5xx, network errors
+ * and timeouts retryable (with `Retry-After`); other 4xx refused for good.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { type ForwardBatch, Forwarder, ForwardRejected, ForwardRetryable } from "@sluice/core/Forwarder"
+import { levelName } from "@sluice/core/Level"
+import type { LogEvent } from "@sluice/core/LogEvent"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { promisify } from "node:util"
+import * as zlib from "node:zlib"
+
+const gzip = promisify(zlib.gzip)
+
+/** Settings of the HTTP forwarder. */
+export interface HttpForwarderOptions {
+  /** The full URL to post to, e.g. `http://gateway:8080/v1/drain`. */
+  readonly url: string
+  readonly token: Redacted.Redacted<string>
+  /** Sent as `Authorization: Bearer …` (default) or as the raw token. */
+  readonly bearer?: boolean | undefined
+  /** `project_id` for events that have none (socket entries): default `default`. */
+  readonly defaultProjectId?: string | undefined
+  readonly gzip?: boolean | undefined
+  /** Per attempt (default 30 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** An event in the drain's shape (SPEC §2). */
+export const toDrainEvent = (e: LogEvent, defaultProjectId: string) => ({
+  project_id: e.projectId ?? defaultProjectId,
+  timestamp: new Date(e.timestamp).toISOString(),
+  level: levelName(e.level).toLowerCase(),
+  service: e.source,
+  message: e.message,
+  metadata: e.metadata
+})
+
+/** Seconds or an HTTP date, in milliseconds; `undefined` when absent or unreadable. */
+export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/** Builds the forwarder over an `HttpClient`. */
+export const make = (options: HttpForwarderOptions) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const projectId = options.defaultProjectId ?? "default"
+    const timeout = options.timeout ?? Duration.seconds(30)
+    const target = new URL(options.url)
+    target.username = ""
+    target.password = ""
+    const auth = options.bearer === false ? Redacted.value(options.token) : `Bearer ${Redacted.value(options.token)}`
+
+    const send = (batch: ForwardBatch) =>
+      Effect.gen(function*() {
+        const json = JSON.stringify({ events: batch.events.map((e) => toDrainEvent(e, projectId)) })
+        const headers: Record<string, string> = {
+          authorization: auth,
+          "idempotency-key": batch.idempotencyKey,
+          "content-type": "application/json"
+        }
+        let body: Uint8Array = Buffer.from(json)
+        if (options.gzip !== false) {
+          body = yield* Effect.promise(() => gzip(json, { level: 1 }))
+          headers["content-encoding"] = "gzip"
+        }
+        const response = yield* client.execute(
+          HttpClientRequest.post(options.url).pipe(
+            HttpClientRequest.setHeaders(headers),
+            HttpClientRequest.bodyUint8Array(body, "application/json")
+          )
+        ).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => new ForwardRetryable({ reason: `no answer within ${Duration.format(timeout)}` })
+          }),
+          Effect.catchTag("RequestError", (error) => Effect.fail(new ForwardRetryable({ reason: error.message })))
+        )
+        const status = response.status
+        if (status >= 200 && status < 300) return
+        const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+        if (status === 408 || status === 429 || status >= 500) {
+          const retryAfterMs = parseRetryAfter(response.headers["retry-after"], Date.now())
+          return yield* new ForwardRetryable({
+            reason: `upstream answered ${status}`,
+            status,
+            ...(retryAfterMs === undefined ? {} : { retryAfterMs })
+          })
+        }
+        return yield* new ForwardRejected({ status, body: text.slice(0, 65536) })
+      }).pipe(
+        Effect.scoped,
+        Effect.catchTag("ResponseError", (error) => Effect.fail(new ForwardRetryable({ reason: error.message })))
+      )
+
+    return Forwarder.of({ target: target.toString(), send })
+  })
+
+/** The HTTP forwarder as a layer (with Node's HTTP client). */
+export const layer = (options: HttpForwarderOptions): Layer.Layer<Forwarder> =>
+  Layer.effect(Forwarder, make(options)).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -1,0 +1,2 @@
+/** Forwarding to an upstream HTTP drain. */
+export * as HttpForwarder from "./HttpForwarder.js"
