@@ -100,6 +100,33 @@ export const step = (options: ForwardLoopOptions = defaultOptions) =>
     return true
   })
 
+/**
+ * Sends every dead letter again (after the upstream is fixed). Delivered
+ * ones are resolved; one refused again stays a dead letter; a retryable
+ * failure is retried with the usual backoff. Answers how many were delivered.
+ */
+export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) =>
+  Effect.gen(function*() {
+    const spool = yield* Spool
+    let delivered = 0
+    let offset = 0
+    while (true) {
+      const page = yield* spool.deadLetters({ offset, limit: 100 })
+      if (page.items.length === 0) return delivered
+      for (const letter of page.items) {
+        const batch: ForwardBatch = { seq: 0, offset: 0, events: letter.events, idempotencyKey: `dead-letter:${letter.id}` }
+        const outcome = yield* deliver(batch, options)
+        if (outcome._tag === "Right") {
+          yield* spool.resolveDeadLetters([letter.id])
+          yield* Metric.incrementBy(eventsForwarded, letter.events.length)
+          delivered++
+        } else {
+          offset++
+        }
+      }
+    }
+  })
+
 /** Forwards forever. A failing spool (the local store) is logged and retried. */
 export const run = (options: ForwardLoopOptions = defaultOptions) =>
   step(options).pipe(

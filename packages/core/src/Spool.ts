@@ -53,8 +53,10 @@ export class Spool extends Context.Tag("@sluice/core/Spool")<Spool, {
     { readonly items: ReadonlyArray<DeadLetter>; readonly total: number },
     StoreError
   >
-  /** Removes one dead letter (after a successful replay) or all of them (purge); answers how many. */
-  readonly removeDeadLetters: (ids: ReadonlyArray<number> | "all") => Effect.Effect<number, StoreError>
+  /** Dead letters that a replay delivered: removed, and counted as forwarded from now on. */
+  readonly resolveDeadLetters: (ids: ReadonlyArray<number>) => Effect.Effect<number, StoreError>
+  /** Removes every dead letter for good (they stay counted as dead-lettered); answers how many. */
+  readonly purgeDeadLetters: Effect.Effect<number, StoreError>
   /**
    * Waits while the spool is at its quota (backpressure), or drops the oldest
    * unsent commits to make room (drop_oldest). The writer calls it before

@@ -184,18 +184,27 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       }
     }).pipe(Effect.mapError(storeError("dead letters")))
 
-  const removeDeadLetters = (ids: ReadonlyArray<number> | "all") =>
-    Effect.gen(function*() {
-      if (ids === "all") {
-        const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters`
-        yield* sql`DELETE FROM dead_letters`
-        return count!.n
-      }
+  const resolveDeadLetters = (ids: ReadonlyArray<number>) =>
+    sql.withTransaction(Effect.gen(function*() {
       if (ids.length === 0) return 0
-      const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters WHERE ${sql.in("id", ids)}`
+      const rows = yield* sql<{ events: string }>`SELECT events FROM dead_letters WHERE ${sql.in("id", ids)}`
+      const counts = countByTransport(rows.flatMap((r) => decodeBatch(r.events).map(tupleToEvent)))
+      yield* addCounts(sql, "forwarded", counts)
+      yield* Effect.forEach(
+        counts,
+        ([transport, n]) =>
+          sql`UPDATE accounting SET dead_lettered = dead_lettered - ${n} WHERE transport = ${transport}`,
+        { discard: true }
+      )
       yield* sql`DELETE FROM dead_letters WHERE ${sql.in("id", ids)}`
-      return count!.n
-    }).pipe(Effect.mapError(storeError("dead letters")))
+      return rows.length
+    })).pipe(Effect.mapError(storeError("dead letters")))
+
+  const purgeDeadLetters = Effect.gen(function*() {
+    const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters`
+    yield* sql`DELETE FROM dead_letters`
+    return count!.n
+  }).pipe(Effect.mapError(storeError("dead letters")))
 
   // Drops the unsent rest of the commit at the cursor, counting what is lost.
   const dropOldest = Effect.gen(function*() {
@@ -250,5 +259,5 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
     return { total, byTransport, spoolBytes: state.spoolBytes, quotaBytes: options.quotaBytes }
   }).pipe(Effect.mapError(storeError("accounting")))
 
-  return Spool.of({ next, ack, deadLetter, deadLetters, removeDeadLetters, admit, accounting })
+  return Spool.of({ next, ack, deadLetter, deadLetters, resolveDeadLetters, purgeDeadLetters, admit, accounting })
 }
