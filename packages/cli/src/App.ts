@@ -10,12 +10,17 @@ import * as Pipeline from "@sluice/core/Pipeline"
 import * as Retention from "@sluice/core/Retention"
 import { StartupError } from "@sluice/core/StartupError"
 import * as TokenVerifier from "@sluice/core/TokenVerifier"
+import * as ForwardLoop from "@sluice/core/ForwardLoop"
+import { HttpForwarder } from "@sluice/forward-http"
 import { HttpDrain } from "@sluice/http-drain"
+import { TcpTransport, UnixTransport } from "@sluice/socket"
 import { SqliteEventStore } from "@sluice/store-sql"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
+import * as path from "node:path"
 import type { DataLayout, Secrets } from "./DataDir.js"
 import type { Settings } from "./Settings.js"
 
@@ -86,7 +91,73 @@ export const routesLayer = (settings: Settings) =>
   HttpDrain.layer({ maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents })
 
 /** The agent socket listeners (Unix and TCP). */
-export const socketsLayer = (_settings: Settings, _secrets: Secrets) => Layer.empty
+export const socketsLayer = (settings: Settings, secrets: Secrets) => {
+  const connection = { maxMessageBytes: settings.maxMessageBytes, maxConnections: settings.maxConnections }
+  return Layer.merge(
+    UnixTransport.layer({ ...connection, path: settings.socketPath, mode: parseInt(settings.socketMode, 8) }),
+    TcpTransport.layer({
+      ...connection,
+      host: settings.tcpHost,
+      port: settings.tcpPort,
+      sharedSecret: secrets.sharedSecret,
+      idleTimeout: settings.tcpIdleSeconds === 0 ? Duration.infinity : Duration.seconds(settings.tcpIdleSeconds)
+    })
+  )
+}
 
-/** Commands contributed by plugins (e.g. `send`). */
-export const extraCommands = [] as const
+/** Where an agent keeps its state (token, applied config, spool). */
+export const agentStateDir = (settings: Settings) => settings.agentStateDir ?? path.join(settings.dataDir, "agent")
+
+/**
+ * The static agent (SPEC §0 `sluice agent run --upstream`): the socket
+ * listeners and the pipeline into the spool (a commit log without a search
+ * index), and the forward loop to the upstream drain.
+ */
+export const agentLayer = (
+  settings: Settings,
+  data: DataLayout,
+  secrets: Secrets,
+  upstream: { readonly url: string; readonly token: Redacted.Redacted<string> }
+) => {
+  const store = SqliteEventStore.layer({
+    commitFile: data.mainDb,
+    searchFile: data.searchDb,
+    synchronous: settings.sqliteSync,
+    forwarding: true,
+    searchIndex: false,
+    spool: { quotaBytes: settings.spoolQuotaBytes, policy: settings.spoolFull }
+  }).pipe(
+    Layer.provide(SqliteEventStore.clientLayer(data.mainDb)),
+    Layer.mapError((error) =>
+      new StartupError({
+        setting: "SLUICE_AGENT_STATE_DIR",
+        detail: `cannot open the spool in ${data.dir}: ${error.message}`
+      })
+    )
+  )
+  const pipeline = Pipeline.layer({
+    queue: {
+      maxEvents: settings.queueMaxEvents,
+      maxBytes: settings.queueMaxBytes,
+      fullPolicy: settings.queueFull,
+      blockTimeout: Duration.millis(settings.queueBlockMs)
+    },
+    writer: { window: Duration.millis(settings.commitWindowMs), maxBatchEvents: settings.commitMaxEvents }
+  })
+  const forward = ForwardLoop.layer({ ...ForwardLoop.defaultOptions, maxEvents: settings.forwardBatchEvents }).pipe(
+    Layer.provide(HttpForwarder.layer({ url: drainUrl(upstream.url), token: upstream.token }))
+  )
+  const retention = Retention.layer({
+    maxAgeMs: settings.retentionDays * 24 * 3600_000,
+    maxBytes: settings.retentionBytes,
+    interval: Duration.minutes(1)
+  })
+  return Layer.mergeAll(socketsLayer(settings, secrets), forward, retention).pipe(
+    Layer.provideMerge(pipeline),
+    Layer.provideMerge(store)
+  )
+}
+
+/** `http://host:port` (or a URL ending in `/v1/drain`) → the drain URL. */
+export const drainUrl = (upstream: string): string =>
+  upstream.replace(/\/+$/, "").endsWith("/v1/drain") ? upstream : `${upstream.replace(/\/+$/, "")}/v1/drain`

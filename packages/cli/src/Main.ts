@@ -7,60 +7,33 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import * as HttpServer from "@effect/platform/HttpServer"
+import { TcpTransport, UnixTransport } from "@sluice/socket"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as App from "./App.js"
 import * as DataDir from "./DataDir.js"
-import { type Flags, flagDefinitions, readConfigFile, resolve, type Settings, SettingsError } from "./Settings.js"
+import { configOption, loadSettings, settingFlags } from "./Options.js"
+import { send } from "./SendCommand.js"
+import * as SpoolCommands from "./SpoolCommands.js"
+import { type Settings, SettingsError } from "./Settings.js"
 
 /** This build's version, from the CLI package. */
 export const version: string = (JSON.parse(
   fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")
 ) as { version: string }).version
 
-const configOption = Options.file("config").pipe(
-  Options.withAlias("c"),
-  Options.withDescription("config file (default: ./sluice.yaml if present)"),
-  Options.optional
-)
-
-const settingFlags = Options.all(
-  Object.fromEntries(
-    flagDefinitions.map((d) => [
-      d.flag,
-      Options.text(d.flag).pipe(Options.withDescription(`overrides ${d.env}`), Options.optional)
-    ])
-  )
-)
-
-/** Reads the settings from the file, the environment and the flags. */
-export const loadSettings = (config: Option.Option<string>, flags: Readonly<Record<string, Option.Option<string>>>) =>
-  Effect.suspend(() => {
-    const file = Option.getOrElse(config, () => "sluice.yaml")
-    const tree = readConfigFile(file, Option.isSome(config))
-    if (Either.isLeft(tree)) return Effect.fail(tree.left)
-    const given: Record<string, string | undefined> = {}
-    for (const [k, v] of Object.entries(flags)) given[k] = Option.getOrUndefined(v)
-    const settings = resolve({
-      file: tree.right === undefined ? undefined : { path: file, tree: tree.right },
-      env: process.env,
-      flags: given satisfies Flags
-    })
-    return Either.isLeft(settings) ? Effect.fail(settings.left) : Effect.succeed(settings.right)
-  })
-
 const print = (lines: ReadonlyArray<string>) => Console.log(lines.join("\n"))
 
-/** Runs the gateway until interrupted; `withSockets` adds the agent socket listeners. */
-const run = (settings: Settings, withSockets: boolean) =>
-  Effect.scoped(Effect.gen(function*() {
+/** Checks the backends this build has, then prepares the data dir and its secrets. */
+const prepare = (settings: Settings, dataDir: string) =>
+  Effect.gen(function*() {
     if (settings.store !== "sqlite") {
       return yield* new SettingsError({
         setting: "SLUICE_STORE",
@@ -70,30 +43,39 @@ const run = (settings: Settings, withSockets: boolean) =>
     if (settings.queue !== "memory") {
       return yield* new SettingsError({ setting: "SLUICE_QUEUE", detail: "the nats queue is not in this build yet; use memory" })
     }
-    const data = yield* DataDir.ensure(settings.dataDir)
+    const data = yield* DataDir.ensure(dataDir)
     const secrets = yield* DataDir.secrets(data, {
       sharedSecret: settings.sharedSecret,
       drainTokens: settings.drainTokens
     })
+    return { data, secrets }
+  })
+
+/** The banner lines of the socket listeners running in a built context. */
+const socketLines = <R>(context: Context.Context<R>): ReadonlyArray<string> => [
+  ...Option.toArray(Context.getOption(context, UnixTransport.UnixTransport)).map((u) => `  unix     ${u.path}`),
+  ...Option.toArray(Context.getOption(context, TcpTransport.TcpTransport)).map((t) =>
+    `  tcp      ${t.host}:${t.port}  (shared secret required)`
+  )
+]
+
+/** Runs the gateway until interrupted; `withSockets` adds the agent socket listeners. */
+const run = (settings: Settings, withSockets: boolean) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { data, secrets } = yield* prepare(settings, settings.dataDir)
     const pipeline = App.pipelineLayer(settings, data)
-    const routes = App.routesLayer(settings)
-    const http = App.httpLayer(settings, routes)
-    const sockets = withSockets ? App.socketsLayer(settings, secrets) : Layer.empty
-    const all = Layer.merge(http, sockets).pipe(
+    const http = App.httpLayer(settings, App.routesLayer(settings))
+    const all = Layer.merge(http, withSockets ? App.socketsLayer(settings, secrets) : Layer.empty).pipe(
       Layer.provideMerge(pipeline),
       Layer.provide(App.tokensLayer(secrets))
     )
     const context = yield* Layer.build(all)
     const address = yield* HttpServer.addressFormattedWith((a) => Effect.succeed(a)).pipe(Effect.provide(context))
+    const sockets = withSockets ? socketLines(context) : []
     yield* print([
       `sluice ${version} is up`,
       `  http     ${address}  (POST /v1/drain, GET /health, GET /metrics)`,
-      ...(withSockets
-        ? [
-          `  unix     ${path.resolve(settings.socketPath)}`,
-          `  tcp      ${settings.tcpHost}:${settings.tcpPort}`
-        ]
-        : []),
+      ...sockets,
       `  data     ${data.dir}  (store: sqlite, ${path.basename(data.mainDb)} + ${path.basename(data.searchDb)})`,
       ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
       "Press Ctrl-C to stop."
@@ -110,6 +92,40 @@ const server = Command.make("server", { config: configOption, flags: settingFlag
   loadSettings(config, flags).pipe(Effect.flatMap((s) => run(s, false)))).pipe(
     Command.withDescription("run the control plane and HTTP drain only")
   )
+
+/** `sluice agent run`: a static agent forwarding to `--upstream` with `--token`. */
+const agentRun = Command.make("run", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
+  Effect.scoped(Effect.gen(function*() {
+    const settings = yield* loadSettings(config, flags)
+    if (settings.upstream === undefined || settings.upstreamToken === undefined) {
+      return yield* new SettingsError({
+        setting: "--upstream",
+        detail: "sluice agent run needs --upstream URL and --token TOKEN (enrolment comes with the fleet)"
+      })
+    }
+    const { data, secrets } = yield* prepare(settings, App.agentStateDir(settings))
+    const context = yield* Layer.build(
+      App.agentLayer(settings, data, secrets, {
+        url: settings.upstream,
+        token: Redacted.make(settings.upstreamToken)
+      })
+    )
+    const sockets = socketLines(context)
+    yield* print([
+      `sluice agent ${version} is up`,
+      ...sockets,
+      `  upstream ${App.drainUrl(settings.upstream)}`,
+      `  spool    ${data.dir}  (quota ${settings.spoolQuotaBytes} bytes, ${settings.spoolFull} when full)`,
+      ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
+      "Press Ctrl-C to stop."
+    ])
+    return yield* Effect.never
+  }))).pipe(Command.withDescription("run an agent: socket listeners, spool, forwarding to --upstream"))
+
+const agent = Command.make("agent").pipe(
+  Command.withDescription("the edge agent"),
+  Command.withSubcommands([agentRun])
+)
 
 const versionCommand = Command.make("version", {}, () => Console.log(`sluice ${version}`)).pipe(
   Command.withDescription("print the version")
@@ -128,7 +144,7 @@ const validate = Command.make(
 
 const root = Command.make("sluice").pipe(
   Command.withDescription("Sluice: an Effect-native log gateway"),
-  Command.withSubcommands([up, server, versionCommand, validate, ...App.extraCommands])
+  Command.withSubcommands([up, server, agent, versionCommand, validate, ...SpoolCommands.commands, send])
 )
 
 /** The CLI, ready to run over `process.argv`. */
@@ -137,4 +153,4 @@ export const cli = Command.run(root, { name: "sluice", version })
 /** Errors that end with one line and exit code 2. */
 export const isOperatorError = (error: unknown): error is { readonly message: string } =>
   error instanceof SettingsError || (typeof error === "object" && error !== null && "_tag" in error &&
-    (error._tag === "StartupError" || error._tag === "SettingsError"))
+    (error._tag === "StartupError" || error._tag === "SettingsError" || error._tag === "SocketClientError"))

@@ -152,6 +152,36 @@ export const definitions = {
   }),
   maxConnections: def({ key: "socket.max_connections", env: "SLUICE_MAX_CONNECTIONS", schema: positiveInt, default: "1024" }),
   tcpIdleSeconds: def({ key: "tcp.idle_timeout_s", env: "SLUICE_TCP_IDLE_TIMEOUT_S", schema: nonNegativeInt, default: "300" }),
+  upstream: def({
+    key: "agent.upstream",
+    env: "SLUICE_UPSTREAM",
+    flag: "upstream",
+    schema: Schema.String.pipe(Schema.filter((s) => /^https?:\/\/[^/]+/.test(s), {
+      message: () => "must be an http:// or https:// URL"
+    })),
+    default: undefined
+  }),
+  upstreamToken: def({
+    key: "agent.token",
+    env: "SLUICE_UPSTREAM_TOKEN",
+    flag: "token",
+    schema: nonEmpty,
+    default: undefined,
+    secret: true
+  }),
+  spoolQuotaBytes: def({
+    key: "agent.spool_quota_bytes",
+    env: "SLUICE_SPOOL_QUOTA_BYTES",
+    schema: positiveInt,
+    default: String(1024 ** 3)
+  }),
+  spoolFull: def({ key: "agent.spool_full", env: "SLUICE_SPOOL_FULL", schema: oneOf("backpressure", "drop_oldest"), default: "backpressure" }),
+  forwardBatchEvents: def({
+    key: "agent.forward_batch_events",
+    env: "SLUICE_FORWARD_BATCH_EVENTS",
+    schema: positiveInt,
+    default: "1000"
+  }),
   drainMaxBytes: def({ key: "drain.max_bytes", env: "SLUICE_DRAIN_MAX_BYTES", schema: positiveInt, default: "10485760" }),
   drainMaxEvents: def({ key: "drain.max_events", env: "SLUICE_DRAIN_MAX_EVENTS", schema: positiveInt, default: "10000" })
 } as const

@@ -34,6 +34,7 @@ import * as Metric from "effect/Metric"
 import { Worker } from "node:worker_threads"
 import { encodeBatch, idsPerCommit } from "./EventRow.js"
 import type { FromIndexer, IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
+import { migrate } from "./Migrate.js"
 import * as Migrations from "./Migrations.js"
 import { ftsQuery } from "./Search.js"
 import * as SqliteSpool from "./SqliteSpool.js"
@@ -52,6 +53,8 @@ export interface SqliteEventStoreOptions {
    */
   readonly forwarding?: boolean | undefined
   readonly spool?: SqliteSpool.SpoolOptions | undefined
+  /** Build the search index (default true). An agent that only forwards turns it off. */
+  readonly searchIndex?: boolean | undefined
 }
 
 const idempotencyTtlMs = 24 * 3600_000
@@ -93,11 +96,7 @@ const toStored = (r: EventRowDb): StoredEvent => ({
   metadata: JSON.parse(r.metadata) as Record<string, unknown>
 })
 
-/** Runs the main database's migrations on the `SqlClient` in context. */
-export const migrate = SqliteMigrator.run({
-  loader: SqliteMigrator.fromRecord(Migrations.main),
-  table: "sluice_migrations"
-}).pipe(Effect.provide(NodeContext.layer))
+export { migrate }
 
 /** Builds the store: migrates both databases and starts the indexer. */
 export const make = (options: SqliteEventStoreOptions) =>
@@ -126,6 +125,7 @@ export const make = (options: SqliteEventStoreOptions) =>
     let indexedSeq = indexState!.seq
     const unindexed: Array<readonly [seq: number, events: number]> = []
     let lagEvents = 0
+    if (options.searchIndex === false) indexedSeq = committedSeq
     const backlog = yield* sql<{ seq: number; event_count: number }>`
       SELECT seq, event_count FROM commits WHERE seq > ${indexedSeq} ORDER BY seq`
     for (const row of backlog) {
@@ -160,9 +160,10 @@ export const make = (options: SqliteEventStoreOptions) =>
       })
       return w
     }
+    const indexing = options.searchIndex !== false
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        worker = spawn()
+        if (indexing) worker = spawn()
       }),
       () =>
         Effect.async<void>((resume) => {
@@ -191,9 +192,13 @@ export const make = (options: SqliteEventStoreOptions) =>
         }))
         spoolState.spoolBytes += text.length
         committedSeq = seq
-        unindexed.push([seq, events.length])
-        lagEvents += events.length
-        tell({ type: "committed", seq })
+        if (indexing) {
+          unindexed.push([seq, events.length])
+          lagEvents += events.length
+          tell({ type: "committed", seq })
+        } else {
+          indexedSeq = seq
+        }
         yield* Metric.set(Metrics.indexLagEvents, lagEvents)
         return { seq, firstId: seq * idsPerCommit }
       }).pipe(Effect.mapError(storeError("append")))

@@ -9,16 +9,22 @@
  * never change, so after a restart the same slice is sent again with the
  * same idempotency key and an upstream Sluice stores it once.
  */
+import type { MigrationError } from "@effect/sql/Migrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClientTag from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { StoreError } from "@sluice/core/EventStore"
 import type { ForwardBatch } from "@sluice/core/Forwarder"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { type Accounting, type QuotaPolicy, Spool } from "@sluice/core/Spool"
 import * as Clock from "effect/Clock"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { decodeBatch, encodeBatch, type EventTuple, tupleToEvent } from "./EventRow.js"
+import { migrate } from "./Migrate.js"
 
 /** Settings of the spool. */
 export interface SpoolOptions {
@@ -261,3 +267,21 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
 
   return Spool.of({ next, ack, deadLetter, deadLetters, resolveDeadLetters, purgeDeadLetters, admit, accounting })
 }
+
+/**
+ * The spool of a store's main database on its own, for operator tools
+ * (`sluice status`, `sluice dlq`) that run beside a live agent: SQLite's WAL
+ * lets them read and write while the agent runs.
+ */
+export const layerFile = (
+  filename: string,
+  options: SpoolOptions = defaultOptions
+): Layer.Layer<Spool, SqlError | MigrationError | ConfigError.ConfigError> =>
+  Layer.effect(
+    Spool,
+    Effect.gen(function*() {
+      const sql = yield* SqlClientTag.SqlClient
+      yield* migrate
+      return make(sql, yield* loadState(sql), options)
+    })
+  ).pipe(Layer.provide(SqliteClient.layer({ filename })))
