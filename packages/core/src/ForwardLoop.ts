@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import { type ForwardBatch, Forwarder, type ForwardRejected, type ForwardRetryable } from "./Forwarder.js"
-import { Spool } from "./Spool.js"
+import { type Accounting, Spool } from "./Spool.js"
 
 /** Events delivered upstream. */
 export const eventsForwarded = Metric.counter("sluice_forward_events_total", {
@@ -28,6 +28,29 @@ export const forwardRetries = Metric.counter("sluice_forward_retries_total", {
 export const eventsDeadLettered = Metric.counter("sluice_forward_dead_lettered_events_total", {
   description: "Events the upstream refused for good, kept as dead letters",
   incremental: true
+})
+
+/** The loss-accounting figures, tags `state` and `transport` (`all` for the total). */
+export const spoolEvents = Metric.gauge("sluice_spool_events", {
+  description: "Loss accounting: received = forwarded + buffered + dropped + dead_lettered, per transport"
+})
+/** Bytes of commit log not yet forwarded. */
+export const spoolBytes = Metric.gauge("sluice_spool_bytes", { description: "Bytes of the spool not yet forwarded" })
+
+/** Publishes the spool's accounting to the gauges. */
+export const reportAccounting = Effect.gen(function*() {
+  const spool = yield* Spool
+  const report = yield* spool.accounting
+  const rows: Array<[string, Accounting]> = [["all", report.total], ...Object.entries(report.byTransport)]
+  for (const [transport, a] of rows) {
+    const gauge = spoolEvents.pipe(Metric.tagged("transport", transport))
+    yield* Metric.set(gauge.pipe(Metric.tagged("state", "received")), a.received)
+    yield* Metric.set(gauge.pipe(Metric.tagged("state", "forwarded")), a.forwarded)
+    yield* Metric.set(gauge.pipe(Metric.tagged("state", "buffered")), a.buffered)
+    yield* Metric.set(gauge.pipe(Metric.tagged("state", "dropped")), a.dropped)
+    yield* Metric.set(gauge.pipe(Metric.tagged("state", "dead_lettered")), a.deadLettered)
+  }
+  yield* Metric.set(spoolBytes, report.spoolBytes)
 })
 
 /** Settings of the forward loop. */
@@ -135,6 +158,11 @@ export const run = (options: ForwardLoopOptions = defaultOptions) =>
     Effect.forever
   )
 
-/** The forward loop as a layer: runs while the layer lives. */
+/** The forward loop as a layer: runs while the layer lives, and reports the accounting every 5 s. */
 export const layer = (options: ForwardLoopOptions = defaultOptions): Layer.Layer<never, never, Spool | Forwarder> =>
-  Layer.scopedDiscard(Effect.forkScoped(run(options)))
+  Layer.scopedDiscard(Effect.gen(function*() {
+    yield* Effect.forkScoped(run(options))
+    yield* Effect.forkScoped(
+      reportAccounting.pipe(Effect.ignoreLogged, Effect.repeat(Schedule.spaced("5 seconds")))
+    )
+  }))
