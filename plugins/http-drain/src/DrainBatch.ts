@@ -6,12 +6,12 @@
  * (with all errors) to produce the `details`, so both paths answer the same
  * messages by construction. A batch is all or nothing.
  */
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
 import { levelFromWord, levelNames, levelWords } from "@sluice/core/Level"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { parseFlexibleTimestamp } from "@sluice/core/Timestamp"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 
 /** The limits of one batch (SPEC §2 defaults in `defaultLimits`). */
 export interface BatchLimits {
@@ -85,7 +85,9 @@ export const TimestampFromString = Schema.transformOrFail(Str, Schema.Number, {
   strict: true,
   decode: (text, _, ast) => {
     const t = parseFlexibleTimestamp(text)
-    return t === undefined ? ParseResult.fail(new ParseResult.Type(ast, text, messages.timestamp)) : ParseResult.succeed(t)
+    return t === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, text, messages.timestamp))
+      : ParseResult.succeed(t)
   },
   encode: (ms) => ParseResult.succeed(new Date(ms).toISOString())
 })
@@ -95,7 +97,9 @@ export const LevelFromWord = Schema.transformOrFail(Str, Schema.Number, {
   strict: true,
   decode: (word, _, ast) => {
     const level = levelFromWord(word)
-    return level === undefined ? ParseResult.fail(new ParseResult.Type(ast, word, messages.level)) : ParseResult.succeed(level)
+    return level === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, word, messages.level))
+      : ParseResult.succeed(level)
   },
   encode: (level) => ParseResult.succeed((levelNames[level] ?? "info").toLowerCase())
 })
@@ -113,7 +117,9 @@ export const EventSchema = (maxMessageBytes: number) =>
     level: required(LevelFromWord),
     service: required(Name),
     message: required(
-      Str.pipe(Schema.filter((s) => messageFits(s, maxMessageBytes), { message: () => messages.messageSize(maxMessageBytes) }))
+      Str.pipe(
+        Schema.filter((s) => messageFits(s, maxMessageBytes), { message: () => messages.messageSize(maxMessageBytes) })
+      )
     ),
     metadata: Schema.optionalWith(Metadata, { exact: true })
   }).annotations({ message: () => messages.object })
@@ -142,7 +148,11 @@ export const explain = (input: unknown, limits: BatchLimits): InvalidBatch => {
   const result = Schema.decodeUnknownEither(BatchSchema(limits.maxMessageBytes), { errors: "all" })(input)
   if (Either.isRight(result)) {
     // The fast path refused what the Schema accepts: a defect in this module, reported rather than hidden.
-    return new InvalidBatch({ reason: "the batch was refused", details: { body: "refused by the fast validator" }, events })
+    return new InvalidBatch({
+      reason: "the batch was refused",
+      details: { body: "refused by the fast validator" },
+      events
+    })
   }
   const details: Record<string, string> = {}
   let problems = 0
@@ -156,7 +166,9 @@ export const explain = (input: unknown, limits: BatchLimits): InvalidBatch => {
       listed++
     }
   }
-  const what = events === 0 ? "the request body is invalid" : `${problems} problem${problems === 1 ? "" : "s"} in the batch`
+  const what = events === 0
+    ? "the request body is invalid"
+    : `${problems} problem${problems === 1 ? "" : "s"} in the batch`
   const shown = problems > listed ? ` (the first ${listed} are listed)` : ""
   return new InvalidBatch({ reason: `${what}${shown}; nothing was stored`, details, events })
 }
@@ -175,7 +187,9 @@ export const decode = (
 ): Either.Either<ReadonlyArray<LogEvent>, TooManyEvents | InvalidBatch> => {
   if (!isJsonObject(input) || !Array.isArray(input.events)) return Either.left(explain(input, limits))
   const raw: ReadonlyArray<unknown> = input.events
-  if (raw.length > limits.maxEvents) return Either.left(new TooManyEvents({ count: raw.length, limit: limits.maxEvents }))
+  if (raw.length > limits.maxEvents) {
+    return Either.left(new TooManyEvents({ count: raw.length, limit: limits.maxEvents }))
+  }
   const out: Array<LogEvent> = new Array(raw.length)
   for (let i = 0; i < raw.length; i++) {
     const e = raw[i]

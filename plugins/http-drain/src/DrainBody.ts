@@ -10,10 +10,9 @@
  * bytes and again to the decompressed ones; decompression stops at the limit,
  * so a small bomb cannot grow past it.
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as Headers from "@effect/platform/Headers"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -72,35 +71,62 @@ const encodingOf = (header: string | undefined): Encoding | UnsupportedEncoding 
 const malformed = (reason: string) => (cause: unknown) =>
   new MalformedBody({ reason: `${reason}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
-interface Collected {
-  readonly chunks: Array<Uint8Array>
-  size: number
-}
-
-// Reads at most `limit` bytes. On a Node request the stream is left open past
-// the limit and the rest is discarded (`resume`), so the 413 can be sent;
-// elsewhere the platform stream is used.
-const collect = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
-  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-  const isNode = incoming instanceof IncomingMessage
-  const stream = isNode
-    ? NodeStream.fromReadable<MalformedBody>(() => incoming, malformed("the request body could not be read"), {
-      closeOnDone: false
+// On a Node request: one listener per event, no stream machinery. Past the
+// limit the listeners go and the rest of the body is discarded (`resume`),
+// so the 413 can still be sent on this connection.
+const collectNode = (incoming: IncomingMessage, limit: number) =>
+  Effect.async<Buffer, PayloadTooLarge | MalformedBody>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const detach = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+    }
+    function onData(chunk: Buffer) {
+      size += chunk.length
+      if (size > limit) {
+        detach()
+        incoming.resume()
+        resume(Effect.fail(new PayloadTooLarge({ limit, decompressed: false })))
+      } else {
+        chunks.push(chunk)
+      }
+    }
+    function onEnd() {
+      detach()
+      resume(Effect.succeed(Buffer.concat(chunks, size)))
+    }
+    function onError(error: Error) {
+      detach()
+      resume(Effect.fail(malformed("the request body could not be read")(error)))
+    }
+    if (incoming.readableEnded) return resume(Effect.succeed(Buffer.alloc(0)))
+    incoming.on("data", onData)
+    incoming.on("end", onEnd)
+    incoming.on("error", onError)
+    return Effect.sync(() => {
+      detach()
+      incoming.resume()
     })
-    : request.stream.pipe(Stream.mapError(malformed("the request body could not be read")))
-  return Stream.runFoldEffect(
-    stream,
-    { chunks: [], size: 0 },
-    (acc: Collected, chunk: Uint8Array): Effect.Effect<Collected, PayloadTooLarge> => {
+  })
+
+// Elsewhere (e.g. a web handler), the platform's stream, counted.
+const collectStream = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+  Stream.runFoldEffect(
+    request.stream.pipe(Stream.mapError(malformed("the request body could not be read"))),
+    { chunks: new Array<Uint8Array>(), size: 0 },
+    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, PayloadTooLarge> => {
       acc.size += chunk.length
       if (acc.size > limit) return Effect.fail(new PayloadTooLarge({ limit, decompressed: false }))
       acc.chunks.push(chunk)
       return Effect.succeed(acc)
     }
-  ).pipe(
-    Effect.tapError(() => Effect.sync(() => { if (isNode && !incoming.readableEnded) incoming.resume() })),
-    Effect.map((acc) => Buffer.concat(acc.chunks, acc.size))
-  )
+  ).pipe(Effect.map((acc) => Buffer.concat(acc.chunks, acc.size)))
+
+const collect = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
+  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  return incoming instanceof IncomingMessage ? collectNode(incoming, limit) : collectStream(request, limit)
 }
 
 const inflate = (encoding: Exclude<Encoding, "identity">, input: Buffer, limit: number) =>
@@ -138,4 +164,7 @@ export const read = (
 
 /** Parses the body as JSON; `MalformedBody` when it is not. */
 export const parseJson = (body: Buffer): Effect.Effect<unknown, MalformedBody> =>
-  Effect.try({ try: (): unknown => JSON.parse(body.toString("utf8")), catch: malformed("the request body is not valid JSON") })
+  Effect.try({
+    try: (): unknown => JSON.parse(body.toString("utf8")),
+    catch: malformed("the request body is not valid JSON")
+  })

@@ -174,7 +174,10 @@ export const makeHandler = (options: DrainOptions) =>
         const headers = request.headers
         const token = tokenOf(headers["authorization"])
         if (token === undefined) {
-          return ErrorBody.error("unauthorized", "missing Authorization header: send the drain token, or Bearer <token>")
+          return ErrorBody.error(
+            "unauthorized",
+            "missing Authorization header: send the drain token, or Bearer <token>"
+          )
         }
         const principal = yield* Effect.either(verifier.verify(Redacted.make(token)))
         if (Either.isLeft(principal)) return ErrorBody.error("unauthorized", "invalid token")

@@ -27,8 +27,7 @@ export const json = (
   status: number,
   body: unknown,
   headers?: Readonly<Record<string, string>>
-): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.unsafeJson(body, { status, headers })
+): HttpServerResponse.HttpServerResponse => HttpServerResponse.unsafeJson(body, { status, headers })
 
 /** The SPEC §3 error body for `code`, with its status. */
 export const error = (

@@ -25,7 +25,9 @@ export interface HealthOptions {
 export const defaultOptions: HealthOptions = { highWatermark: 0.8, pingTimeout: Duration.seconds(2) }
 
 /** Why the gateway is not ready now, or `None` when it is. */
-export const notReady = (options: HealthOptions): Effect.Effect<Option.Option<string>, never, EventQueue | EventStore> =>
+export const notReady = (
+  options: HealthOptions
+): Effect.Effect<Option.Option<string>, never, EventQueue | EventStore> =>
   Effect.gen(function*() {
     const stats = (yield* EventQueue).stats()
     if (stats.closed) return Option.some("shutting down")

@@ -115,7 +115,9 @@ describe("POST /v1/drain: accepted batches", () => {
         ["debug", 8],
         ["trace", 8]
       ]
-      const cased = words.flatMap(([w, n]) => [[w, n], [w.toUpperCase(), n], [w[0]!.toUpperCase() + w.slice(1), n]] as const)
+      const cased = words.flatMap(([w, n]) =>
+        [[w, n], [w.toUpperCase(), n], [w[0]!.toUpperCase() + w.slice(1), n]] as const
+      )
       const reply = yield* postDrain({ events: cased.map(([level], i) => drainEvent(`l${i}`, { level })) })
       expect(reply.status).toBe(202)
       const events = yield* stored
@@ -149,7 +151,17 @@ describe("POST /v1/drain: accepted batches", () => {
         })
         expect(reply.status).toBe(202)
       }
-      expect(yield* storedMessages).toEqual(["br-0", "br-1", "br-2", "deflate-0", "deflate-1", "deflate-2", "gzip-0", "gzip-1", "gzip-2"])
+      expect(yield* storedMessages).toEqual([
+        "br-0",
+        "br-1",
+        "br-2",
+        "deflate-0",
+        "deflate-1",
+        "deflate-2",
+        "gzip-0",
+        "gzip-1",
+        "gzip-2"
+      ])
     }).pipe(withServer()))
 
   it.live("accepts a chunked body with no Content-Length", () =>
@@ -171,7 +183,11 @@ describe("POST /v1/drain: 401", () => {
     Effect.gen(function*() {
       const url = yield* baseUrl
       const body = JSON.stringify({ events: [drainEvent("nope")] })
-      const missing = yield* request(`${url}/v1/drain`, { method: "POST", headers: { "content-type": "application/json" }, body })
+      const missing = yield* request(`${url}/v1/drain`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body
+      })
       expect(missing.status).toBe(401)
       expect(missing.json).toEqual({ error: "unauthorized", message: expect.any(String) })
       for (const authorization of ["wrong", "Bearer wrong", "Bearer ", `${tokens[0]}x`]) {
@@ -282,7 +298,10 @@ describe("POST /v1/drain: 400", () => {
 const batchOfSize = (bytes: number, n = 1): string => {
   const padding = bytes - JSON.stringify({ events: drainEvents("", n) }).length
   const each = Math.floor(padding / n)
-  const events = drainEvents("", n).map((e, i) => ({ ...e, message: `${e.message}${"x".repeat(i === 0 ? padding - each * (n - 1) : each)}` }))
+  const events = drainEvents("", n).map((e, i) => ({
+    ...e,
+    message: `${e.message}${"x".repeat(i === 0 ? padding - each * (n - 1) : each)}`
+  }))
   const json = JSON.stringify({ events })
   if (json.length !== bytes) throw new Error(`batchOfSize: ${json.length} !== ${bytes}`)
   return json
@@ -310,7 +329,9 @@ describe("POST /v1/drain: 413", () => {
         headers: { authorization: tokens[0], "content-length": String(limit + 1) },
         chunks: ["{\"events\":["],
         keepOpen: true
-      }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the server waited for the body") }))
+      }).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the server waited for the body") })
+      )
       expect(reply.status).toBe(413)
     }).pipe(withServer({ drain: { maxBodyBytes: limit } })))
 
@@ -509,7 +530,10 @@ describe("POST /v1/drain: Idempotency-Key", () => {
     Effect.gen(function*() {
       const reply = yield* postDrain({ events: [drainEvent("x")] }, { "idempotency-key": "k".repeat(256) })
       expect(reply.status).toBe(400)
-      expect(reply.json).toMatchObject({ error: "validation_error", details: { "Idempotency-Key": expect.any(String) } })
+      expect(reply.json).toMatchObject({
+        error: "validation_error",
+        details: { "Idempotency-Key": expect.any(String) }
+      })
       expect(yield* stored).toHaveLength(0)
     }).pipe(withServer()))
 
@@ -527,7 +551,10 @@ describe("POST /v1/drain: Idempotency-Key", () => {
           concurrency: "unbounded"
         })
       )
-      yield* eventually(Effect.sync(() => controls.requestsReceived() === received + 9), "every retry reached the server")
+      yield* eventually(
+        Effect.sync(() => controls.requestsReceived() === received + 9),
+        "every retry reached the server"
+      )
       expect((yield* get("/health")).status).toBe(200)
       // The retries wait for the first attempt instead of queueing the batch again.
       expect(queue.stats().events).toBe(0)
@@ -555,9 +582,11 @@ describe("POST /v1/drain: many clients", () => {
         { concurrency: posters }
       )
       for (const reply of replies.flat(2)) expect(reply.status).toBe(202)
-      const expected = Array.from({ length: posters }, (_, p) =>
-        Array.from({ length: batchesEach }, (_, b) =>
-          Array.from({ length: perBatch }, (_, i) => `p${p}-b${b}-${i}`))).flat(2).sort()
+      const expected = Array.from(
+        { length: posters },
+        (_, p) =>
+          Array.from({ length: batchesEach }, (_, b) => Array.from({ length: perBatch }, (_, i) => `p${p}-b${b}-${i}`))
+      ).flat(2).sort()
       expect(yield* storedMessages).toEqual(expected)
     }).pipe(withServer()))
 })

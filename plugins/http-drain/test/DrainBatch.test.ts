@@ -70,39 +70,42 @@ describe("DrainBatch.decode", () => {
   it("accepts exactly what the Schema accepts, with the same values", () => {
     let acceptedEvents = 0
     let refused = 0
-    fc.assert(fc.property(fc.array(event, { maxLength: 4 }), (events) => {
-      const input = asJson({ events })
-      const fast = DrainBatch.decode(input, limits, 1234)
-      const slow = schemaDecode(input)
-      expect(Either.isRight(fast)).toBe(Either.isRight(slow))
-      if (Either.isRight(fast)) acceptedEvents += fast.right.length
-      else refused++
-      if (Either.isRight(fast) && Either.isRight(slow)) {
-        expect(fast.right).toEqual(slow.right.events.map((e) => ({
-          timestamp: e.timestamp,
-          receivedAt: 1234,
-          level: e.level,
-          source: e.service,
-          message: e.message,
-          entryType: 1,
-          payloadType: "generic",
-          projectId: e.project_id,
-          agentId: null,
-          index: "main",
-          sourcetype: "http",
-          transport: "http",
-          metadata: e.metadata ?? {}
-        })))
-      }
-      if (Either.isLeft(fast)) {
-        expect(fast.left._tag).toBe("InvalidBatch")
-        if (fast.left._tag === "InvalidBatch") {
-          // The details come from the Schema, never from a disagreement.
-          expect(Object.keys(fast.left.details).length).toBeGreaterThan(0)
-          expect(fast.left.details["body"]).toBeUndefined()
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 4 }), (events) => {
+        const input = asJson({ events })
+        const fast = DrainBatch.decode(input, limits, 1234)
+        const slow = schemaDecode(input)
+        expect(Either.isRight(fast)).toBe(Either.isRight(slow))
+        if (Either.isRight(fast)) acceptedEvents += fast.right.length
+        else refused++
+        if (Either.isRight(fast) && Either.isRight(slow)) {
+          expect(fast.right).toEqual(slow.right.events.map((e) => ({
+            timestamp: e.timestamp,
+            receivedAt: 1234,
+            level: e.level,
+            source: e.service,
+            message: e.message,
+            entryType: 1,
+            payloadType: "generic",
+            projectId: e.project_id,
+            agentId: null,
+            index: "main",
+            sourcetype: "http",
+            transport: "http",
+            metadata: e.metadata ?? {}
+          })))
         }
-      }
-    }), { numRuns: 3000 })
+        if (Either.isLeft(fast)) {
+          expect(fast.left._tag).toBe("InvalidBatch")
+          if (fast.left._tag === "InvalidBatch") {
+            // The details come from the Schema, never from a disagreement.
+            expect(Object.keys(fast.left.details).length).toBeGreaterThan(0)
+            expect(fast.left.details["body"]).toBeUndefined()
+          }
+        }
+      }),
+      { numRuns: 3000 }
+    )
     // Both sides of the property were exercised.
     expect(acceptedEvents).toBeGreaterThan(150)
     expect(refused).toBeGreaterThan(500)

@@ -10,8 +10,10 @@ import * as PrometheusText from "../src/PrometheusText.js"
 
 /** Renders only the metrics whose names start with `prefix`. */
 const renderOnly = (prefix: string, options: PrometheusText.RenderOptions = {}) =>
-  Effect.map(Metric.snapshot, (pairs) =>
-    PrometheusText.render(pairs.filter((p) => p.metricKey.name.startsWith(prefix)), options))
+  Effect.map(
+    Metric.snapshot,
+    (pairs) => PrometheusText.render(pairs.filter((p) => p.metricKey.name.startsWith(prefix)), options)
+  )
 
 describe("PrometheusText.render", () => {
   it.effect("groups tagged series under one HELP and TYPE, labels sorted and escaped", () =>
@@ -61,7 +63,9 @@ describe("PrometheusText.render", () => {
       const text = yield* renderOnly("pt3_")
       expect(text).toContain("# TYPE pt3_active gauge\npt3_active 2\n")
       expect(text).toContain("# TYPE pt3_depth gauge\npt3_depth 42\n")
-      expect(text).toContain("# TYPE pt3_size summary\npt3_size{quantile=\"0.5\"} 2\npt3_size_sum 6\npt3_size_count 3\n")
+      expect(text).toContain(
+        "# TYPE pt3_size summary\npt3_size{quantile=\"0.5\"} 2\npt3_size_sum 6\npt3_size_count 3\n"
+      )
       expect(text).not.toContain("# HELP pt3_depth")
     }))
 

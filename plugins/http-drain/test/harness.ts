@@ -3,13 +3,13 @@
  * port) over a real pipeline and a store that can be held, and a plain
  * `node:http` client, so every test speaks the wire as a user would.
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { EventQueueOptions } from "@sluice/core/EventQueue"
-import { EventQueue } from "@sluice/core/EventQueue"
+import type { EventQueue } from "@sluice/core/EventQueue"
 import { EventStore, StoreError } from "@sluice/core/EventStore"
-import { Ingest } from "@sluice/core/Ingest"
+import type { Ingest } from "@sluice/core/Ingest"
 import type { StoredEvent } from "@sluice/core/LogEvent"
 import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
 import * as Pipeline from "@sluice/core/Pipeline"
@@ -92,8 +92,7 @@ export const serve = (options: ServerOptions = {}): Layer.Layer<Served, unknown>
       const node = Http.createServer()
       node.on("request", c.onRequest)
       return node
-    }, { host: "127.0.0.1", port: 0 })
-  ))
+    }, { host: "127.0.0.1", port: 0 })))
   const pipeline = Pipeline.layer({
     queue: { ...Pipeline.defaultOptions.queue, ...options.queue },
     writer: Pipeline.defaultOptions.writer
@@ -148,15 +147,19 @@ export const request = (url: string, options: RequestOptions = {}): Effect.Effec
     if (options.body !== undefined && headers["content-length"] === undefined) {
       headers["content-length"] = Buffer.byteLength(options.body)
     }
-    const req = Http.request(url, { method: options.method ?? "GET", headers, agent: options.agent ?? false }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (c: Buffer) => chunks.push(c))
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8")
-        if (options.keepOpen === true) req.destroy()
-        resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, text, json: parse(text) }))
-      })
-    })
+    const req = Http.request(
+      url,
+      { method: options.method ?? "GET", headers, agent: options.agent ?? false },
+      (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (c: Buffer) => chunks.push(c))
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8")
+          if (options.keepOpen === true) req.destroy()
+          resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, text, json: parse(text) }))
+        })
+      }
+    )
     req.on("error", (error) => resume(Effect.die(error)))
     if (options.body !== undefined) req.write(options.body)
     for (const chunk of options.chunks ?? []) req.write(chunk)

@@ -1,0 +1,198 @@
+// bench:drain — POST /v1/drain against the real `sluice up` binary: batches of
+// 100 and 500 events from 1, 16 and 64 concurrent keep-alive clients; prints
+// events/s and p50/p99 latency of the 202 (the batch durable in SQLite). In the
+// same run, a bare Node `http` server that reads the body and answers 202: the
+// runtime's ceiling on this machine. Usage: npm run bench:drain [-- SECONDS]
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as path from "node:path"
+import { freePort, machine, peakRssMb, start, stop, tempDir } from "./lib.mjs"
+
+const seconds = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 5)
+const warmupMs = 1000
+const token = "bench-drain-token-0123456789abcdef"
+const sizes = [100, 500]
+const concurrencies = [1, 16, 64]
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+// ~250 bytes per event, shaped like SPEC §2's event.
+const levels = ["error", "warn", "notice", "info", "info", "info", "debug", "critical"]
+const services = ["auth-service", "billing", "gateway", "search", "mailer"]
+const makeBody = (n, seed) => {
+  const t = Date.now()
+  const events = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const k = seed * n + i
+    events[i] = {
+      project_id: `proj-${k % 7}`,
+      timestamp: new Date(t + k).toISOString(),
+      level: levels[k % 8],
+      service: services[k % 5],
+      message: `User login attempt from 10.0.${(k >> 8) & 255}.${k & 255} for account user${k} accepted after mfa #${
+        k % 977
+      }`,
+      metadata: { seq: k, host: `web-${k % 16}`, region: "eu-west-1" }
+    }
+  }
+  return Buffer.from(JSON.stringify({ events }))
+}
+
+const post = (agent, port, body) =>
+  new Promise((resolve) => {
+    const t0 = performance.now()
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      path: "/v1/drain",
+      method: "POST",
+      agent,
+      headers: { "content-type": "application/json", "content-length": body.length, authorization: token }
+    }, (res) => {
+      res.resume()
+      res.on("end", () => resolve({ status: res.statusCode, ms: performance.now() - t0 }))
+    })
+    req.on("error", (e) => resolve({ status: 0, ms: performance.now() - t0, error: e.message }))
+    req.end(body)
+  })
+
+const percentile = (sorted, p) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
+
+const load = async (port, batch, concurrency) => {
+  const bodies = Array.from({ length: 16 }, (_, s) => makeBody(batch, s))
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+  const latencies = []
+  let events = 0
+  let requests = 0
+  let failed = 0
+  let firstError
+  let measuring = false
+  let done = false
+  const client = async (c) => {
+    let i = c
+    while (!done) {
+      const r = await post(agent, port, bodies[i++ % bodies.length])
+      if (!measuring) continue
+      requests++
+      if (r.status === 202) {
+        events += batch
+        latencies.push(r.ms)
+      } else {
+        failed++
+        firstError ??= r.error ?? `HTTP ${r.status}`
+      }
+    }
+  }
+  const clients = Array.from({ length: concurrency }, (_, c) => client(c))
+  await sleep(warmupMs)
+  measuring = true
+  const t0 = performance.now()
+  await sleep(seconds * 1000)
+  measuring = false
+  const elapsed = (performance.now() - t0) / 1000
+  done = true
+  await Promise.all(clients)
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  return {
+    batch,
+    concurrency,
+    eventsPerSec: Math.round(events / elapsed),
+    requestsPerSec: Math.round(requests / elapsed),
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    failed,
+    firstError
+  }
+}
+
+const waitFor = async (check, timeoutMs, what) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await sleep(50)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+const get = (port, p) =>
+  new Promise((resolve) => {
+    http.get({ host: "127.0.0.1", port, path: p, agent: false }, (res) => {
+      res.resume()
+      res.on("end", () => resolve(res.statusCode))
+    }).on("error", () => resolve(0))
+  })
+
+const bareServer = `
+import * as http from "node:http"
+http.createServer((req, res) => {
+  const chunks = []
+  req.on("data", (c) => chunks.push(c))
+  req.on("end", () => {
+    Buffer.concat(chunks)
+    res.writeHead(202, { "content-type": "application/json" })
+    res.end('{"status":"accepted"}')
+  })
+}).listen(Number(process.env.PORT), "127.0.0.1")
+process.on("SIGTERM", () => process.exit(0))
+`
+
+const table = (title, rows) => {
+  console.log(`\n${title}`)
+  console.log("batch  clients   events/s      req/s   p50 ms   p99 ms  non-202")
+  for (const r of rows) {
+    console.log(
+      `${String(r.batch).padStart(5)}  ${String(r.concurrency).padStart(7)}  ${String(r.eventsPerSec).padStart(9)}  ${
+        String(r.requestsPerSec).padStart(9)
+      }  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${String(r.failed).padStart(7)}${
+        r.firstError ? `  (${r.firstError})` : ""
+      }`
+    )
+  }
+}
+
+const matrix = async (port) => {
+  const rows = []
+  for (const batch of sizes) for (const c of concurrencies) rows.push(await load(port, batch, c))
+  return rows
+}
+
+const main = async () => {
+  const dataDir = tempDir("sluice-bench-drain-")
+  const httpPort = await freePort()
+  const barePort = await freePort()
+  const gateway = await start(["up"], {
+    SLUICE_DATA_DIR: dataDir,
+    SLUICE_HTTP_PORT: String(httpPort),
+    SLUICE_SOCKET: path.join(dataDir, "agent.sock"),
+    SLUICE_TCP_PORT: String(await freePort()),
+    SLUICE_DRAIN_TOKENS: token
+  })
+  const bare = spawn(process.execPath, ["--input-type=module", "-e", bareServer], {
+    env: { ...process.env, PORT: String(barePort) },
+    stdio: "ignore"
+  })
+  try {
+    await waitFor(async () => (await get(barePort, "/")) !== 0, 10_000, "the bare server")
+    const probe = await post(false, httpPort, makeBody(1, 0))
+    if (probe.status !== 202) throw new Error(`sluice up answered ${probe.status} to POST /v1/drain`)
+    console.log(`bench:drain  ${new Date().toISOString()}  ${machine()}  ${seconds}s per cell`)
+    table("sluice up: POST /v1/drain, 202 = durable in SQLite", await matrix(httpPort))
+    table("Bare Node http server: read the body, answer 202 (the runtime's ceiling)", await matrix(barePort))
+    console.log(`\nsluice up peak RSS ${peakRssMb(gateway.pid)} MB`)
+    const t0 = performance.now()
+    const code = await stop(gateway)
+    console.log(`sluice up stopped in ${((performance.now() - t0) / 1000).toFixed(1)} s with exit code ${code}`)
+  } finally {
+    if (gateway.exitCode === null) gateway.kill("SIGKILL")
+    bare.kill("SIGKILL")
+    fs.rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

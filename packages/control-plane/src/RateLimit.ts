@@ -1,0 +1,114 @@
+/**
+ * The one rate-limit middleware (SPEC §3): per client (user, API key, or IP
+ * when unauthenticated) per endpoint group, per minute: authentication 10
+ * (`/auth/*`), dashboard 60 (`/users`, `/logs`, `/stats`, `/dead-letters`,
+ * `/metric-configs`), agents and API keys 100 (`/api-keys`, `/agents`,
+ * `/groups`, `/enrolment-tokens`, `/actions`), streaming 10 (any path with
+ * `/stream`). Every limited answer carries `X-RateLimit-Limit`,
+ * `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds); a 429
+ * also `Retry-After` (seconds). Counting is `@effect/experimental`
+ * `RateLimiter` (fixed window) over a store that forgets idle keys.
+ *
+ * Declared on each group with `.middleware(RateLimit)` before the endpoints'
+ * role middleware, which therefore runs first and provides the caller.
+ */
+import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ApiError from "./ApiError.js"
+import { CurrentPrincipal } from "./Authentication.js"
+import * as RateLimitStore from "./RateLimitStore.js"
+
+/** The endpoint groups that have their own limits. */
+export type LimitGroup = "auth" | "dashboard" | "agents" | "streaming"
+
+/** Requests per window for each group, and the window. */
+export interface RateLimitOptions {
+  readonly auth: number
+  readonly dashboard: number
+  readonly agents: number
+  readonly streaming: number
+  readonly window: Duration.DurationInput
+}
+
+/** SPEC §3: 10, 60, 100 and 10 per minute. */
+export const defaultOptions: RateLimitOptions = {
+  auth: 10,
+  dashboard: 60,
+  agents: 100,
+  streaming: 10,
+  window: Duration.minutes(1)
+}
+
+/** The group of a path under `/api/v1` (SPEC §3). */
+export const groupOf = (path: string): LimitGroup => {
+  const rest = path.replace(/^\/api\/v1/, "")
+  if (/\/stream(\/|$)/.test(rest)) return "streaming"
+  if (/^\/auth(\/|$)/.test(rest)) return "auth"
+  if (/^\/(api-keys|agents|groups|enrolment-tokens|actions)(\/|$)/.test(rest)) return "agents"
+  return "dashboard"
+}
+
+/** Counts requests and answers 429 past the limit. */
+export class RateLimit extends HttpApiMiddleware.Tag<RateLimit>()("@sluice/control-plane/RateLimit", {
+  failure: ApiError.Wire.RateLimited
+}) {}
+
+const setHeaders = (headers: Record<string, string>) =>
+  HttpApp.appendPreResponseHandler((_request, response) =>
+    Effect.succeed(HttpServerResponse.setHeaders(response, headers))
+  )
+
+/** The middleware over a `RateLimiter`. */
+export const make = (options: RateLimitOptions) =>
+  Effect.gen(function*() {
+    const limiter = yield* RateLimiter.RateLimiter
+    const window = Duration.decode(options.window)
+    return RateLimit.of(Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const principal = yield* Effect.serviceOption(CurrentPrincipal)
+      const group = groupOf(request.url.split("?")[0]!)
+      const limit = options[group]
+      const client = Option.match(principal, {
+        onSome: (p) => `${p.kind}:${p.id}`,
+        onNone: () => `ip:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
+      })
+      const now = yield* Clock.currentTimeMillis
+      const resetAt = (after: Duration.Duration) => String(Math.ceil((now + Duration.toMillis(after)) / 1000))
+      const result = yield* limiter.consume({ key: `${group}|${client}`, limit, window, algorithm: "fixed-window" })
+        .pipe(
+          Effect.catchTag("RateLimiterError", (error) =>
+            error.reason === "Exceeded"
+              ? setHeaders({
+                "x-ratelimit-limit": String(limit),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-reset": resetAt(error.retryAfter),
+                "retry-after": String(Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter))))
+              }).pipe(Effect.zipRight(
+                new ApiError.RateLimited({
+                  message: `too many requests: at most ${limit} per ${Duration.format(window)} for this group`
+                })
+              ))
+              : Effect.die(error))
+        )
+      yield* setHeaders({
+        "x-ratelimit-limit": String(result.limit),
+        "x-ratelimit-remaining": String(result.remaining),
+        "x-ratelimit-reset": resetAt(result.resetAfter)
+      })
+    }))
+  })
+
+/** `RateLimit` with its limiter and an evicting memory store. */
+export const layer = (options: Partial<RateLimitOptions> = {}): Layer.Layer<RateLimit> =>
+  Layer.effect(RateLimit, make({ ...defaultOptions, ...options })).pipe(
+    Layer.provide(RateLimiter.layer),
+    Layer.provide(RateLimitStore.layer())
+  )
