@@ -1,20 +1,17 @@
 /**
- * The JSON answers of the HTTP plugins: the SPEC §3 error body
- * (`{"error":"validation_error","message":"…","details":{…}}`) with its codes,
- * and plain JSON replies. One place, so every route answers errors alike.
+ * The JSON answers of this plugin's routes: the SPEC §3 error body
+ * (`{"error":"validation_error","message":"…","details":{…}}`) with the codes
+ * the drain uses, and plain JSON replies. One place, so every route of the
+ * plugin answers errors alike.
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 
-/** The `error` codes of SPEC §3 (plus 415 and 503, which §3 does not list), with their statuses. */
+/** The `error` codes the drain answers (SPEC §3, plus 415 and 503, which §3 does not list), with their statuses. */
 export const codes = {
   validation_error: 400,
   unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
-  rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503
 } as const

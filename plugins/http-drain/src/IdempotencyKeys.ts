@@ -39,8 +39,6 @@ export interface InFlight {
     attempt: Effect.Effect<A, E>,
     succeeded: (a: A) => boolean
   ) => Effect.Effect<Option.Option<A>, E | E2>
-  /** How many keys are running now. */
-  readonly size: () => number
 }
 
 /** An empty registry of running keys. */
@@ -74,5 +72,5 @@ export const make = (): InFlight => {
         )
       )
     })
-  return { run, size: () => running.size }
+  return { run }
 }

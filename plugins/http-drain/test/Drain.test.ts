@@ -526,15 +526,33 @@ describe("POST /v1/drain: Idempotency-Key", () => {
       expect(yield* storedMessages).toEqual(["x"])
     }).pipe(withServer()))
 
+  it.live("answers 503 with Retry-After when the store cannot say whether the key was used", () =>
+    Effect.gen(function*() {
+      const controls = yield* TestControls
+      controls.setUnreachable(true)
+      const reply = yield* postDrain({ events: [drainEvent("x")] }, { "idempotency-key": "k" })
+      expect(reply.status).toBe(503)
+      expect(reply.json).toEqual({ error: "service_unavailable", message: "the store is unreachable" })
+      expect(reply.headers["retry-after"]).toBe("1")
+      expect(yield* stored).toHaveLength(0)
+      controls.setUnreachable(false)
+      expect((yield* postDrain({ events: [drainEvent("x")] }, { "idempotency-key": "k" })).status).toBe(202)
+      expect(yield* storedMessages).toEqual(["x"])
+    }).pipe(withServer()))
+
   it.live("refuses an empty or over-long key", () =>
     Effect.gen(function*() {
-      const reply = yield* postDrain({ events: [drainEvent("x")] }, { "idempotency-key": "k".repeat(256) })
-      expect(reply.status).toBe(400)
-      expect(reply.json).toMatchObject({
-        error: "validation_error",
-        details: { "Idempotency-Key": expect.any(String) }
-      })
+      for (const key of ["", "k".repeat(256)]) {
+        const reply = yield* postDrain({ events: [drainEvent("x")] }, { "idempotency-key": key })
+        expect(reply.status).toBe(400)
+        expect(reply.json).toMatchObject({
+          error: "validation_error",
+          details: { "Idempotency-Key": "must be 1 to 255 characters" }
+        })
+      }
       expect(yield* stored).toHaveLength(0)
+      const longest = yield* postDrain({ events: [drainEvent("x")] }, { "idempotency-key": "k".repeat(255) })
+      expect(longest.status).toBe(202)
     }).pipe(withServer()))
 
   it.live("concurrent retries of a key still in flight are stored once", () =>

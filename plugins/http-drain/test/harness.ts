@@ -31,7 +31,7 @@ export interface Controls {
   readonly gate: Effect.Latch
   /** How many times `append` was entered. */
   readonly appendsEntered: () => number
-  /** Makes `ping` fail (true) or answer (false). */
+  /** Makes `ping` and `hasIdempotencyKey` fail (true) or answer (false). */
   readonly setUnreachable: (down: boolean) => void
   /** How many requests the HTTP server has received (counted as they arrive, before any handler). */
   readonly requestsReceived: () => number
@@ -54,6 +54,12 @@ const makeControls = Effect.gen(function*() {
         entered++
         return Effect.zipRight(gate.await, inner.append(events, keys))
       }),
+    hasIdempotencyKey: (key) =>
+      Effect.suspend(() =>
+        down
+          ? Effect.fail(new StoreError({ operation: "hasIdempotencyKey", reason: "connection refused" }))
+          : inner.hasIdempotencyKey(key)
+      ),
     ping: Effect.suspend(() =>
       down ? Effect.fail(new StoreError({ operation: "ping", reason: "connection refused" })) : Effect.void
     )
