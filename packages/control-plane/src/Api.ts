@@ -217,10 +217,12 @@ export const Stats = Schema.Struct({
 /** Search, live tail and counts of stored events. */
 export class LogsGroup extends HttpApiGroup.make("logs")
   .add(
-    HttpApiEndpoint.get("search", "/logs").setUrlParams(Schema.Struct({
-      ...LogFilters.fields,
-      ...Pagination.PageParams.fields
-    }).annotations(allErrors)).addSuccess(Pagination.Page(StoredEventJson, "StoredEventPage")).middleware(RequireViewer)
+    HttpApiEndpoint.get("search", "/logs").setUrlParams(
+      Schema.Struct({
+        ...LogFilters.fields,
+        ...Pagination.PageParams.fields
+      }).annotations(allErrors)
+    ).addSuccess(Pagination.Page(StoredEventJson, "StoredEventPage")).middleware(RequireViewer)
       .annotate(OpenApi.Summary, "Search stored events, newest first")
   )
   .add(

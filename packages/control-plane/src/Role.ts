@@ -7,7 +7,7 @@ import * as Schema from "effect/Schema"
 /** A role. */
 export const Role = Schema.Literal("viewer", "operator", "admin").annotations({
   identifier: "Role",
-  message: () => "must be one of viewer, operator, admin"
+  message: () => ({ message: "must be one of viewer, operator, admin", override: true })
 })
 export type Role = typeof Role.Type
 

@@ -3,9 +3,9 @@
  * the platform's own decoding errors, malformed JSON, unknown routes under
  * /api/v1, oversized bodies and internal failures (which disclose nothing).
  */
+import { assert, describe, it } from "@effect/vitest"
 import { EventStore, StoreError } from "@sluice/core/EventStore"
 import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
-import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { adminToken, call, field, type Reply, serve, tempDir, userWithRole } from "./harness.js"
@@ -22,7 +22,8 @@ const failingStore = Layer.effect(
   Effect.map(MemoryEventStore.make, (inner) =>
     EventStore.of({
       ...inner,
-      query: () => Effect.fail(new StoreError({ operation: "query", reason: "disk I/O error at /secret/path/search.db" })),
+      query: () =>
+        Effect.fail(new StoreError({ operation: "query", reason: "disk I/O error at /secret/path/search.db" })),
       stats: () => Effect.die(new Error("boom: internal stack detail"))
     }))
 )
@@ -68,7 +69,10 @@ describe("errors", () => {
         "not_found"
       )
       assertError(
-        yield* call("POST", "/api/v1/users", { token, body: { email: viewer.email, password: "another long password" } }),
+        yield* call("POST", "/api/v1/users", {
+          token,
+          body: { email: viewer.email, password: "another long password" }
+        }),
         409,
         "conflict"
       )
@@ -82,8 +86,8 @@ describe("errors", () => {
         body: { name: "x".repeat(2048) }
       })
       assertError(reply, 413, "payload_too_large")
-    }).pipe(Effect.provide(Layer.unwrapScoped(Effect.map(tempDir, (dir) => serve(dir, { controlPlane: { maxBodyBytes: 1024 } })))))
-  )
+    }).pipe(Effect.provide(Layer.unwrapScoped(Effect.map(tempDir, (dir) =>
+      serve(dir, { controlPlane: { maxBodyBytes: 1024 } }))))))
 
   it.scoped("internal_error 500 discloses nothing of the failure", () =>
     Effect.gen(function*() {

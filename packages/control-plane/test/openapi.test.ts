@@ -1,0 +1,66 @@
+/**
+ * The OpenAPI document at /api/v1/openapi.json lists every endpoint with its
+ * security and its errors in the SPEC §3 shape; the docs UI is at /docs.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { call, field, serve, tempDir } from "./harness.js"
+
+const expected: ReadonlyArray<readonly [path: string, method: string, security: ReadonlyArray<string>]> = [
+  ["/api/v1/auth/register", "post", []],
+  ["/api/v1/auth/login", "post", []],
+  ["/api/v1/auth/me", "get", ["bearer", "apiKey"]],
+  ["/api/v1/auth/password", "post", ["bearer", "apiKey"]],
+  ["/api/v1/users", "get", ["bearer", "apiKey"]],
+  ["/api/v1/users", "post", ["bearer", "apiKey"]],
+  ["/api/v1/users/{id}", "patch", ["bearer", "apiKey"]],
+  ["/api/v1/users/{id}", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/api-keys", "get", ["bearer", "apiKey"]],
+  ["/api/v1/api-keys", "post", ["bearer", "apiKey"]],
+  ["/api/v1/api-keys/{id}", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/logs", "get", ["bearer", "apiKey"]],
+  ["/api/v1/logs/stream", "get", ["bearer", "apiKey", "token"]],
+  ["/api/v1/stats", "get", ["bearer", "apiKey"]]
+]
+
+describe("OpenAPI", () => {
+  it.scoped("lists every endpoint with its security, and SPEC-shaped errors", () =>
+    Effect.gen(function*() {
+      const reply = yield* call("GET", "/api/v1/openapi.json")
+      assert.strictEqual(reply.status, 200)
+      const spec = reply.json
+      assert.strictEqual(field(spec, "openapi"), "3.1.0")
+      const paths = field(spec, "paths") as Record<string, Record<string, unknown>>
+      const operations = Object.entries(paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`))
+      assert.deepStrictEqual(operations.sort(), expected.map(([path, method]) => `${method} ${path}`).sort())
+      for (const [path, method, security] of expected) {
+        const op = paths[path]![method]
+        const declared = (field(op, "security") as Array<Record<string, unknown>>).flatMap((s) => Object.keys(s))
+        assert.deepStrictEqual(declared, security, `${method} ${path}`)
+        assert.strictEqual(
+          field(op, "responses", "400", "content", "application/json", "schema", "$ref"),
+          "#/components/schemas/Error_validation_error",
+          `${method} ${path}`
+        )
+        assert.isDefined(field(op, "responses", "429"), `${method} ${path}`)
+        if (security.length > 0) {
+          assert.isDefined(field(op, "responses", "401"), `${method} ${path}`)
+          assert.isDefined(field(op, "responses", "403"), `${method} ${path}`)
+        }
+      }
+      assert.deepStrictEqual(field(spec, "components", "securitySchemes"), {
+        bearer: { type: "http", scheme: "bearer" },
+        apiKey: { type: "apiKey", name: "X-API-Key", in: "header" },
+        token: { type: "apiKey", name: "token", in: "query" }
+      })
+      assert.deepStrictEqual(field(spec, "components", "schemas", "Error_not_found", "properties", "error"), {
+        type: "string",
+        enum: ["not_found"]
+      })
+      assert.notInclude(reply.text, "HttpApiDecodeError")
+      const docs = yield* call("GET", "/docs")
+      assert.strictEqual(docs.status, 200)
+      assert.include(docs.headers.get("content-type") ?? "", "text/html")
+    }).pipe(Effect.provide(Layer.unwrapScoped(Effect.map(tempDir, (dir) => serve(dir))))))
+})
