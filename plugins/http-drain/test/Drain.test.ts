@@ -17,7 +17,9 @@ import {
   drainEvents,
   eventually,
   get,
+  holdWriter,
   postDrain,
+  queueUp,
   request,
   serve,
   type ServerOptions,
@@ -435,9 +437,7 @@ describe("POST /v1/drain: durability and backpressure", () => {
   it.live("answers 202 only once the batch is committed", () =>
     Effect.gen(function*() {
       const controls = yield* TestControls
-      yield* controls.gate.close
-      const post = yield* Effect.fork(postDrain({ events: drainEvents("durable", 3) }))
-      yield* eventually(Effect.sync(() => controls.appendsEntered() === 1), "the writer holds the batch")
+      const post = yield* holdWriter({ events: drainEvents("durable", 3) })
       // A full round trip on another connection: a premature 202 would have arrived by now.
       expect((yield* get("/health")).status).toBe(200)
       expect(post.unsafePoll()).toBeNull()
@@ -451,12 +451,8 @@ describe("POST /v1/drain: durability and backpressure", () => {
   it.live("answers 429 {server saturated} with Retry-After above the high watermark, and recovers", () =>
     Effect.gen(function*() {
       const controls = yield* TestControls
-      const queue = yield* EventQueue
-      yield* controls.gate.close
-      const first = yield* Effect.fork(postDrain({ events: drainEvents("a", 1) }))
-      yield* eventually(Effect.sync(() => controls.appendsEntered() === 1), "the writer holds the first batch")
-      const second = yield* Effect.fork(postDrain({ events: drainEvents("b", 8) }))
-      yield* eventually(Effect.sync(() => queue.stats().events === 8), "8 of 10 events queued")
+      const first = yield* holdWriter({ events: drainEvents("a", 1) })
+      const second = yield* queueUp({ events: drainEvents("b", 8) }, 8)
       const refused = yield* postDrain({ events: drainEvents("c", 1) })
       expect(refused.status).toBe(429)
       expect(refused.json).toEqual({ error: "server saturated", code: "backpressure_triggered" })
@@ -474,12 +470,9 @@ describe("POST /v1/drain: durability and backpressure", () => {
   it.live("answers 429 when the queue refuses the batch (Backpressure)", () =>
     Effect.gen(function*() {
       const controls = yield* TestControls
-      const queue = yield* EventQueue
-      yield* controls.gate.close
-      const first = yield* Effect.fork(postDrain({ events: drainEvents("a", 1) }))
-      yield* eventually(Effect.sync(() => controls.appendsEntered() === 1), "the writer holds the first batch")
-      const second = yield* Effect.fork(postDrain({ events: drainEvents("b", 6) }))
-      yield* eventually(Effect.sync(() => queue.stats().events === 6), "6 of 10 events queued, under the watermark")
+      const first = yield* holdWriter({ events: drainEvents("a", 1) })
+      // 6 of 10 queued: under the 0.8 watermark, but no room for 6 more.
+      const second = yield* queueUp({ events: drainEvents("b", 6) }, 6)
       const refused = yield* postDrain({ events: drainEvents("c", 6) })
       expect(refused.status).toBe(429)
       expect(refused.json).toEqual({ error: "server saturated", code: "backpressure_triggered" })
@@ -560,9 +553,7 @@ describe("POST /v1/drain: Idempotency-Key", () => {
       const controls = yield* TestControls
       const queue = yield* EventQueue
       const batch = { events: drainEvents("inflight", 4) }
-      yield* controls.gate.close
-      const first = yield* Effect.fork(postDrain(batch, { "idempotency-key": "same" }))
-      yield* eventually(Effect.sync(() => controls.appendsEntered() === 1), "the writer holds the first attempt")
+      const first = yield* holdWriter(batch, { "idempotency-key": "same" })
       const received = controls.requestsReceived()
       const retries = yield* Effect.fork(
         Effect.forEach(Array.from({ length: 9 }), () => postDrain(batch, { "idempotency-key": "same" }), {

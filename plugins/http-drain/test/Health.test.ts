@@ -7,7 +7,17 @@ import { describe, expect, it } from "@effect/vitest"
 import { EventQueue } from "@sluice/core/EventQueue"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { drainEvents, eventually, get, postDrain, serve, type ServerOptions, TestControls } from "./harness.js"
+import {
+  drainEvents,
+  eventually,
+  get,
+  holdWriter,
+  postDrain,
+  queueUp,
+  serve,
+  type ServerOptions,
+  TestControls
+} from "./harness.js"
 
 const withServer = (options: ServerOptions = {}) => Effect.provide(serve(options))
 
@@ -25,17 +35,12 @@ describe("GET /health/ready", () => {
   it.live("flips to 503 while the queue is above its high watermark, and back once it drains", () =>
     Effect.gen(function*() {
       const controls = yield* TestControls
-      const queue = yield* EventQueue
       expect(yield* get("/health/ready")).toMatchObject({ status: 200, json: { status: "ready" } })
-      yield* controls.gate.close
-      const first = yield* Effect.fork(postDrain({ events: drainEvents("a", 1) }))
-      yield* eventually(Effect.sync(() => controls.appendsEntered() === 1), "the writer holds the first batch")
-      const second = yield* Effect.fork(postDrain({ events: drainEvents("b", 7) }))
-      yield* eventually(Effect.sync(() => queue.stats().events === 7), "7 of 10 events queued")
+      const first = yield* holdWriter({ events: drainEvents("a", 1) })
+      const second = yield* queueUp({ events: drainEvents("b", 7) }, 7)
       // 7 of 10 is under the 0.8 watermark: still ready.
       expect((yield* get("/health/ready")).status).toBe(200)
-      const third = yield* Effect.fork(postDrain({ events: drainEvents("c", 1) }))
-      yield* eventually(Effect.sync(() => queue.stats().events === 8), "8 of 10 events queued")
+      const third = yield* queueUp({ events: drainEvents("c", 1) }, 8)
       const saturated = yield* get("/health/ready")
       expect(saturated.status).toBe(503)
       expect(saturated.json).toEqual({ status: "unavailable", reason: expect.stringContaining("high watermark") })

@@ -6,8 +6,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type { EventQueueOptions } from "@sluice/core/EventQueue"
-import type { EventQueue } from "@sluice/core/EventQueue"
+import { EventQueue, type EventQueueOptions } from "@sluice/core/EventQueue"
 import { EventStore, StoreError } from "@sluice/core/EventStore"
 import type { Ingest } from "@sluice/core/Ingest"
 import type { StoredEvent } from "@sluice/core/LogEvent"
@@ -198,6 +197,28 @@ export const postDrain = (
       headers: { "content-type": "application/json", authorization: tokens[0], ...headers },
       body: typeof body === "string" ? body : JSON.stringify(body)
     }))
+
+/**
+ * Holds the writer: closes the store's gate and posts `body` in the
+ * background; answers once the writer has taken it and waits in `append`.
+ */
+export const holdWriter = (body: unknown, headers: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function*() {
+    const controls = yield* TestControls
+    yield* controls.gate.close
+    const post = yield* Effect.fork(postDrain(body, headers))
+    yield* eventually(Effect.sync(() => controls.appendsEntered() === 1), "the writer holds the first batch")
+    return post
+  })
+
+/** Posts `body` in the background; answers once the queue holds `events` events. */
+export const queueUp = (body: unknown, events: number) =>
+  Effect.gen(function*() {
+    const queue = yield* EventQueue
+    const post = yield* Effect.fork(postDrain(body))
+    yield* eventually(Effect.sync(() => queue.stats().events === events), `${events} events queued`)
+    return post
+  })
 
 /** GETs a path of the test server. */
 export const get = (path: string): Effect.Effect<Reply, never, HttpServer.HttpServer> =>
