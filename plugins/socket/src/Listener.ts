@@ -1,0 +1,138 @@
+/**
+ * Serves one listening socket for a transport: accepts connections up to the
+ * connection limit (the next one is answered with an error and closed),
+ * runs the shared `Connection.handle` on each, and counts them.
+ *
+ * Lifetime: the accept loop lives in the caller's scope. Closing the scope
+ * interrupts every connection (each finishes the chunk it read, so what was
+ * read is offered, then is closed) and then the listener closes.
+ */
+import type * as SocketServer from "@effect/platform/SocketServer"
+import type * as Socket from "@effect/platform/Socket"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { Ingest } from "@sluice/core/Ingest"
+import type * as Net from "node:net"
+import * as Connection from "./Connection.js"
+import { makeDecoder } from "./Message.js"
+import * as SocketMetrics from "./SocketMetrics.js"
+
+/** What a transport tells the listener. */
+export interface ListenerSettings extends Connection.ConnectionOptions {
+  readonly transport: "unix" | "tcp"
+  readonly sharedSecret: Redacted.Redacted<string> | undefined
+  readonly authTimeout: Duration.DurationInput
+  readonly idleTimeout: Duration.DurationInput | undefined
+}
+
+/** A running listener. */
+export interface Listener {
+  /** Connections open now. */
+  readonly connections: Effect.Effect<number>
+}
+
+/** The part of `NodeSocketServer.make`'s answer the listener uses. */
+export interface Server {
+  readonly run: <R, E, _>(
+    handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>
+  ) => Effect.Effect<never, SocketServer.SocketServerError, R>
+}
+
+/** How long shutdown waits for connections to finish before destroying them. */
+const shutdownGrace = Duration.seconds(5)
+
+const finiteOrUndefined = (input: Duration.DurationInput | undefined): Duration.Duration | undefined => {
+  if (input === undefined) return undefined
+  const duration = Duration.decode(input)
+  return Duration.isFinite(duration) ? duration : undefined
+}
+
+/** Starts accepting connections on `server` in the current scope. */
+export const serve = (
+  server: Server,
+  settings: ListenerSettings
+): Effect.Effect<Listener, never, Ingest | Scope.Scope> =>
+  Effect.gen(function*() {
+    const metrics = SocketMetrics.forTransport(settings.transport)
+    const context: Connection.ConnectionContext = {
+      transport: settings.transport,
+      maxMessageBytes: settings.maxMessageBytes,
+      sharedSecret: settings.sharedSecret,
+      authTimeout: Duration.decode(settings.authTimeout),
+      idleTimeout: finiteOrUndefined(settings.idleTimeout),
+      decoder: makeDecoder(settings.transport, settings.limits),
+      ingest: yield* Ingest,
+      metrics
+    }
+    const sockets = new Set<Net.Socket>()
+
+    const refuse = (conn: Net.Socket) =>
+      Metric.increment(metrics.connectionsRefused).pipe(
+        Effect.zipRight(
+          Connection.write(
+            conn,
+            Connection.Replies.error(`Too many connections (limit ${settings.maxConnections}); try again later`) + "\n"
+          )
+        ),
+        Effect.zipRight(Connection.close(conn))
+      )
+
+    const accept = (conn: Net.Socket) =>
+      Effect.suspend(() => {
+        if (sockets.size >= settings.maxConnections) return refuse(conn)
+        sockets.add(conn)
+        return Effect.all([Metric.increment(metrics.connectionsTotal), Metric.increment(metrics.connectionsOpen)]).pipe(
+          Effect.zipRight(Connection.handle(conn, context)),
+          Effect.ensuring(
+            Effect.suspend(() => {
+              sockets.delete(conn)
+              return Metric.incrementBy(metrics.connectionsOpen, -1)
+            })
+          )
+        )
+      })
+
+    // The raw `net.Socket` is in each connection's context (not in the types):
+    // reading it directly is what gives backpressure (`Socket.toChannel` buffers without bound).
+    const onSocket = (_socket: Socket.Socket) =>
+      Effect.serviceOptional(NodeSocket.NetSocket).pipe(
+        Effect.flatMap(accept),
+        Effect.catchAllCause((cause) => Effect.logWarning("agent socket connection failed", cause))
+      )
+
+    const accepting = yield* Effect.forkDaemon(
+      server.run(onSocket).pipe(
+        Effect.catchAllCause((cause) => Effect.logError(`agent socket listener (${settings.transport}) failed`, cause))
+      )
+    )
+    // Shutdown: interrupting the accept loop interrupts every connection and
+    // waits for them (each offers what it read, then closes). Connections
+    // still open after the grace period are destroyed.
+    const destroyAll = Effect.sync(() => {
+      for (const conn of sockets) conn.destroy()
+    })
+    // (Finalizers are uninterruptible: the timer must be made interruptible, or the race would wait for it.)
+    yield* Effect.addFinalizer(() =>
+      Fiber.interrupt(accepting).pipe(
+        Effect.race(
+          Effect.sleep(shutdownGrace).pipe(Effect.zipRight(destroyAll), Effect.zipRight(Effect.never), Effect.interruptible)
+        )
+      )
+    )
+    return { connections: Effect.sync(() => sockets.size) }
+  })
+
+/** The `code` of a Node system error (`EADDRINUSE`, `ENOENT`, …), if it has one. */
+export const errorCode = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/** A Node error in one line, for start-up messages. */
+export const describeError = (cause: unknown): string =>
+  cause instanceof Error ? cause.message : String(cause)
