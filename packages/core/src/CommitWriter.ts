@@ -5,10 +5,11 @@
  *
  * A group waits up to the commit window for more events unless it is full
  * or a sender waits on a durable barrier (those are latency-bound; under
- * load they batch naturally while the previous commit runs). A failing
+ * load they batch naturally while the previous commit runs); the wait ends
+ * as soon as the queue can fill the group or such a sender arrives. A failing
  * commit is retried with backoff, never dropped: the queue fills and the
  * transports see backpressure. On shutdown the queue is closed and drained
- * into the store before the layer's scope ends.
+ * into the store (without waiting out windows) before the layer's scope ends.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -78,17 +79,19 @@ export const run = (options: CommitWriterOptions = defaultOptions) =>
     const feed = yield* CommitFeed
     const max = options.maxBatchEvents
     const window = Duration.decode(options.window)
-    const count = (group: ReadonlyArray<QueueEntry>) => group.reduce((n, e) => n + e.events.length, 0)
-    const hasWaiter = (group: ReadonlyArray<QueueEntry>) => group.some((e) => e.committed !== undefined)
+    const windowMillis = Duration.toMillis(window)
     while (true) {
       const first = yield* queue.take(max)
       if (first.length === 0) return
       const group = [...first]
-      let n = count(group)
-      if (n < max && !hasWaiter(group) && Duration.toMillis(window) > 0) {
-        yield* Effect.sleep(window)
-        const more = queue.poll(max - n)
-        for (const e of more) group.push(e)
+      const n = group.reduce((sum, e) => sum + e.events.length, 0)
+      // Gather until the window ends, unless the group is full or a sender
+      // waits on it. The wait ends early once the queue can fill the group,
+      // a sender starts waiting, or the queue closes (nothing more can come,
+      // so a stop drains at once).
+      if (n < max && windowMillis > 0 && !group.some((e) => e.committed !== undefined)) {
+        yield* Effect.timeoutOption(queue.awaitFill(max - n), window)
+        for (const e of queue.poll(max - n)) group.push(e)
       }
       yield* commitGroup(store, feed, group)
       yield* reportGauges(queue.stats())

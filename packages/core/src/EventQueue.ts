@@ -5,7 +5,7 @@
  * batch is never split: it enters whole or not at all.
  */
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
+import type * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -87,6 +87,12 @@ export class EventQueue extends Context.Tag("@sluice/core/EventQueue")<EventQueu
   readonly take: (maxEvents: number) => Effect.Effect<ReadonlyArray<QueueEntry>>
   /** Takes whole entries that fit in `maxEvents` now, without waiting. */
   readonly poll: (maxEvents: number) => ReadonlyArray<QueueEntry>
+  /**
+   * Waits until at least `minEvents` events are queued, an entry whose sender
+   * waits on the commit is queued, or the queue is closed: what ends the
+   * writer's commit window early. Takes nothing, so it is safe to interrupt.
+   */
+  readonly awaitFill: (minEvents: number) => Effect.Effect<void>
   /** What the queue holds now (synchronous, for hot paths and readiness). */
   readonly stats: () => QueueStats
   /** Stops accepting offers; entries already queued can still be taken. */
@@ -108,7 +114,29 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
     let bytes = 0
     let closed = false
     const waiters: Array<Waiter> = []
-    let taker: ((ok: boolean) => void) | undefined
+    // Queued entries whose sender waits on the commit.
+    let durableEntries = 0
+    // Fibers waiting for the queue to reach a state (the writer's take and window).
+    const watchers = new Set<{ readonly ready: () => boolean; readonly wake: () => void }>()
+    const wakeWatchers = () => {
+      if (watchers.size === 0) return
+      for (const w of [...watchers]) {
+        if (w.ready()) {
+          watchers.delete(w)
+          w.wake()
+        }
+      }
+    }
+    const waitUntil = (ready: () => boolean): Effect.Effect<void> =>
+      Effect.suspend(() =>
+        ready() ? Effect.void : Effect.async<void>((resume) => {
+          const watcher = { ready, wake: () => resume(Effect.void) }
+          watchers.add(watcher)
+          return Effect.sync(() => {
+            watchers.delete(watcher)
+          })
+        })
+      )
 
     const fits = (e: number, b: number) =>
       (events + e <= options.maxEvents && bytes + b <= options.maxBytes) || events === 0
@@ -126,11 +154,8 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
       entries.push(entry)
       events += entry.events.length
       bytes += entry.bytes
-      if (taker !== undefined) {
-        const t = taker
-        taker = undefined
-        t(true)
-      }
+      if (entry.committed !== undefined) durableEntries++
+      wakeWatchers()
     }
 
     // Admits waiting offers in arrival order while they fit.
@@ -161,6 +186,7 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
         n += entry.events.length
         events -= entry.events.length
         bytes -= entry.bytes
+        if (entry.committed !== undefined) durableEntries--
         entries[head] = undefined as unknown as QueueEntry
         head++
       }
@@ -187,6 +213,10 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
         const wait = Effect.async<boolean>((resume) => {
           waiter.resume = (ok) => resume(Effect.succeed(ok))
           waiters.push(waiter)
+          // The timeout runs this in a forked fiber, so the queue may have
+          // drained (or closed) since the check above: look again, or this
+          // waiter could sit behind room nobody will announce.
+          admitWaiters()
           return Effect.sync(() => {
             const i = waiters.indexOf(waiter)
             if (i >= 0) waiters.splice(i, 1)
@@ -208,28 +238,25 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
         )
       })
 
+    const hasEntries = () => head < entries.length || closed
+
     const take = (maxEvents: number): Effect.Effect<ReadonlyArray<QueueEntry>> =>
-      Effect.suspend(() => {
-        if (head < entries.length || closed) return Effect.succeed(takeNow(maxEvents, true))
-        return Effect.async<ReadonlyArray<QueueEntry>>((resume) => {
-          taker = () => resume(Effect.sync(() => takeNow(maxEvents, true)))
-          return Effect.sync(() => {
-            taker = undefined
-          })
-        })
-      })
+      Effect.suspend(() =>
+        hasEntries()
+          ? Effect.succeed(takeNow(maxEvents, true))
+          : Effect.zipRight(waitUntil(hasEntries), take(maxEvents))
+      )
+
+    const awaitFill = (minEvents: number): Effect.Effect<void> =>
+      waitUntil(() => closed || durableEntries > 0 || (head < entries.length && events >= minEvents))
 
     const close = Effect.sync(() => {
       closed = true
       admitWaiters()
-      if (taker !== undefined) {
-        const t = taker
-        taker = undefined
-        t(false)
-      }
+      wakeWatchers()
     })
 
-    return EventQueue.of({ offer, take, poll: (maxEvents) => takeNow(maxEvents, false), stats, close })
+    return EventQueue.of({ offer, take, poll: (maxEvents) => takeNow(maxEvents, false), awaitFill, stats, close })
   })
 
 /** The in-memory queue as a layer. */

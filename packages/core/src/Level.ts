@@ -22,7 +22,8 @@ export const levelNames = [
 ] as const
 
 /** The upper-case name of a level number. */
-export const levelName = (level: number): string => levelNames[level] ?? "UNKNOWN"
+export const levelName = (level: number): string =>
+  Number.isInteger(level) && level >= 1 && level <= 8 ? levelNames[level]! : "UNKNOWN"
 
 const words: Record<string, Level> = {
   emergency: 1,
@@ -42,7 +43,11 @@ const words: Record<string, Level> = {
 }
 
 /** The level for a drain level word (case-insensitive), or `undefined`. */
-export const levelFromWord = (word: string): Level | undefined => words[word.toLowerCase()]
+export const levelFromWord = (word: string): Level | undefined => {
+  const key = word.toLowerCase()
+  // Own keys only: "constructor" or "__proto__" must not find Object.prototype's.
+  return Object.hasOwn(words, key) ? words[key] : undefined
+}
 
 /** The accepted level words, for error messages. */
 export const levelWords: ReadonlyArray<string> = Object.keys(words)

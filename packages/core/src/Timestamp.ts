@@ -16,23 +16,31 @@ const build = (
   mi: string,
   s: string | undefined,
   frac: string | undefined,
-  offsetMinutes: number
+  offsetMinutes: number | undefined
 ): number | undefined => {
   const year = Number(y), month = Number(mo), day = Number(d)
   const hour = Number(h), minute = Number(mi), second = s === undefined ? 0 : Number(s)
+  if (offsetMinutes === undefined) return undefined
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return undefined
   const ms = frac === undefined ? 0 : Math.floor(Number(`0${frac}`) * 1000)
-  const t = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), ms)
-  // Date.UTC rolls over invalid days (Feb 30 → Mar 2): reject those.
-  if (new Date(t).getUTCDate() !== day) return undefined
-  return t - offsetMinutes * 60_000
+  // Not Date.UTC: it reads years 0–99 as 1900–1999.
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  date.setUTCHours(hour, minute, Math.min(second, 59), ms)
+  // Invalid days roll over (Feb 30 → Mar 2): reject those.
+  if (date.getUTCDate() !== day) return undefined
+  return date.getTime() - offsetMinutes * 60_000
 }
 
-const offsetOf = (text: string): number => {
-  if (text === "Z" || text === "z") return 0
-  const sign = text[0] === "-" ? -1 : 1
-  return sign * (Number(text.slice(1, 3)) * 60 + Number(text.slice(4, 6)))
+/** `±hh[mm]` as minutes east of UTC; `undefined` when out of range (hours 0–23, minutes 0–59). */
+const offsetMinutesOf = (sign: string, hours: string, minutes: string | undefined): number | undefined => {
+  const h = Number(hours), m = minutes === undefined ? 0 : Number(minutes)
+  if (h > 23 || m > 59) return undefined
+  return (sign === "-" ? -1 : 1) * (h * 60 + m)
 }
+
+const offsetOf = (text: string): number | undefined =>
+  text === "Z" || text === "z" ? 0 : offsetMinutesOf(text[0]!, text.slice(1, 3), text.slice(4, 6))
 
 /** Parses an RFC 3339 date-time (offset required); `undefined` when invalid. */
 export const parseRfc3339 = (text: string): number | undefined => {
@@ -52,9 +60,7 @@ export const parseFlexibleTimestamp = (text: string): number | undefined => {
   if (m !== null) return build(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6], m[7], 0)
   m = isoBasicOffset.exec(text)
   if (m !== null) {
-    const sign = m[8]![0] === "-" ? -1 : 1
-    const offset = sign * (Number(m[8]!.slice(1)) * 60 + Number(m[9] ?? "0"))
-    return build(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6], m[7], offset)
+    return build(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6], m[7], offsetMinutesOf(m[8]![0]!, m[8]!.slice(1), m[9]))
   }
   return undefined
 }
