@@ -9,7 +9,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Pipeline from "@sluice/core/Pipeline"
 import * as Retention from "@sluice/core/Retention"
 import { StartupError } from "@sluice/core/StartupError"
-import * as TokenVerifier from "@sluice/core/TokenVerifier"
+import { ControlPlane } from "@sluice/control-plane"
 import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import { HttpForwarder } from "@sluice/forward-http"
 import { HttpDrain } from "@sluice/http-drain"
@@ -18,20 +18,23 @@ import { SqliteEventStore } from "@sluice/store-sql"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
 import * as path from "node:path"
 import type { DataLayout, Secrets } from "./DataDir.js"
 import type { Settings } from "./Settings.js"
 
-/** The store and the pipeline over it. */
+/**
+ * The store and the pipeline over it. The main database's `SqlClient` stays
+ * in the output: the control plane keeps its tables in the same database.
+ */
 export const pipelineLayer = (settings: Settings, data: DataLayout) => {
   const store = SqliteEventStore.layer({
     commitFile: data.mainDb,
     searchFile: data.searchDb,
     synchronous: settings.sqliteSync
   }).pipe(
-    Layer.provide(SqliteEventStore.clientLayer(data.mainDb)),
+    Layer.provideMerge(SqliteEventStore.clientLayer(data.mainDb)),
     Layer.mapError((error) =>
       new StartupError({ setting: "SLUICE_DATA_DIR", detail: `cannot open the store in ${data.dir}: ${error.message}` })
     )
@@ -80,15 +83,25 @@ export const httpLayer = <E, R>(settings: Settings, routes: Layer.Layer<never, E
   )
 }
 
-/** The token verifier over the drain tokens. */
-export const tokensLayer = (secrets: Secrets) => TokenVerifier.layerTokens(secrets.drainTokens)
+/** The token verifier over the drain tokens and the control plane's API keys. */
+export const tokensLayer = (secrets: Secrets) => ControlPlane.tokenVerifier(secrets.drainTokens)
 
 /** The HTTP server's address, formatted. */
 export const httpAddress = HttpServer.addressFormattedWith((address) => Effect.succeed(address))
 
-/** Every plugin's HTTP routes on the shared server. */
-export const routesLayer = (settings: Settings) =>
-  HttpDrain.layer({ maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents })
+/** Every plugin's HTTP routes on the shared server: the drain, health, metrics and the control plane. */
+export const routesLayer = (settings: Settings, data: DataLayout) =>
+  Layer.merge(
+    HttpDrain.layer({ maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents }),
+    ControlPlane.layer({
+      dataDir: data.dir,
+      jwtExpiry: Duration.seconds(settings.jwtExpirySeconds),
+      openRegistration: settings.openRegistration === "true",
+      admin: settings.adminEmail !== undefined && settings.adminPassword !== undefined
+        ? { email: settings.adminEmail, password: Redacted.make(settings.adminPassword) }
+        : undefined
+    })
+  )
 
 /** The agent socket listeners (Unix and TCP). */
 export const socketsLayer = (settings: Settings, secrets: Secrets) => {

@@ -64,10 +64,10 @@ const run = (settings: Settings, withSockets: boolean) =>
   Effect.scoped(Effect.gen(function*() {
     const { data, secrets } = yield* prepare(settings, settings.dataDir)
     const pipeline = App.pipelineLayer(settings, data)
-    const http = App.httpLayer(settings, App.routesLayer(settings))
+    const http = App.httpLayer(settings, App.routesLayer(settings, data))
     const all = Layer.merge(http, withSockets ? App.socketsLayer(settings, secrets) : Layer.empty).pipe(
-      Layer.provideMerge(pipeline),
-      Layer.provide(App.tokensLayer(secrets))
+      Layer.provide(App.tokensLayer(secrets)),
+      Layer.provideMerge(pipeline)
     )
     const context = yield* Layer.build(all)
     const address = yield* HttpServer.addressFormattedWith((a) => Effect.succeed(a)).pipe(Effect.provide(context))
@@ -75,6 +75,7 @@ const run = (settings: Settings, withSockets: boolean) =>
     yield* print([
       `sluice ${version} is up`,
       `  http     ${address}  (POST /v1/drain, GET /health, GET /metrics)`,
+      `  api      ${address}/api/v1  (OpenAPI at /api/v1/openapi.json, docs at /docs)`,
       ...sockets,
       `  data     ${data.dir}  (store: sqlite, ${path.basename(data.mainDb)} + ${path.basename(data.searchDb)})`,
       ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),

@@ -96,6 +96,13 @@ export const definitions = {
     default: undefined,
     secret: true
   }),
+  jwtExpirySeconds: def({ key: "auth.jwt_expiry_s", env: "SLUICE_JWT_EXPIRY_S", schema: positiveInt, default: "3600" }),
+  openRegistration: def({
+    key: "auth.open_registration",
+    env: "SLUICE_OPEN_REGISTRATION",
+    schema: oneOf("true", "false"),
+    default: "false"
+  }),
   store: def({
     key: "store",
     env: "SLUICE_STORE",
