@@ -9,6 +9,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { EventStore } from "@sluice/core/EventStore"
 import { type ForwardBatch, Forwarder } from "@sluice/core/Forwarder"
 import * as ForwardLoop from "@sluice/core/ForwardLoop"
+import { Ingest } from "@sluice/core/Ingest"
+import * as Pipeline from "@sluice/core/Pipeline"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { type AccountingReport, Spool } from "@sluice/core/Spool"
 import { HttpForwarder } from "@sluice/forward-http"
@@ -253,4 +255,26 @@ describe("forwarding", () => {
       assert.strictEqual(report.total.dropped, 0)
       assertEquation(report)
     }).pipe(Effect.provide(spoolLayer({ quotaBytes: 700, policy: "backpressure" }))))
+
+  it.scoped("a spool at its quota holds the writer, so a durable offer waits until the upstream drains it", () =>
+    Effect.gen(function*() {
+      const up = yield* upstream
+      const ingest = yield* Ingest
+      yield* ingest.offer([event(1), event(2)], { durable: true })
+      yield* ingest.offer([event(3), event(4)], { durable: true })
+      yield* ingest.offer([event(5), event(6)], { durable: true })
+      const waiting = yield* Effect.fork(ingest.offer([event(7), event(8)], { durable: true }))
+      // Time passes (on the TestClock): the writer stays held at the spool's admission.
+      yield* TestClock.adjust("1 second")
+      assert.isNull(waiting.unsafePoll(), "the writer must hold the commit while the spool is full")
+      assert.strictEqual((yield* (yield* EventStore).progress).committedSeq, 3)
+      const report = yield* drain().pipe(Effect.provide(HttpForwarder.layer({ url: up.url, token: Redacted.make("t") })))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(waiting)
+      assert.strictEqual(report.total.dropped, 0)
+      assert.deepStrictEqual(up.received.flatMap((r) => r.messages).slice(0, 6), ["m1", "m2", "m3", "m4", "m5", "m6"])
+    }).pipe(
+      Effect.provide(Pipeline.layer({ ...Pipeline.defaultOptions, writer: { window: "1 millis", maxBatchEvents: 100 } })
+        .pipe(Layer.provideMerge(spoolLayer({ quotaBytes: 700, policy: "backpressure" }))))
+    ))
 })

@@ -8,7 +8,9 @@
  * load they batch naturally while the previous commit runs); the wait ends
  * as soon as the queue can fill the group or such a sender arrives. A failing
  * commit is retried with backoff, never dropped: the queue fills and the
- * transports see backpressure. On shutdown the queue is closed and drained
+ * transports see backpressure. When a `Spool` is present (an agent), each
+ * group is admitted by it first, so a spool at its quota holds the writer.
+ * On shutdown the queue is closed and drained
  * into the store (without waiting out windows) before the layer's scope ends.
  */
 import * as Clock from "effect/Clock"
@@ -18,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
 import { CommitFeed } from "./CommitFeed.js"
@@ -25,6 +28,7 @@ import { EventQueue, type QueueEntry, reportGauges } from "./EventQueue.js"
 import { EventStore } from "./EventStore.js"
 import type { LogEvent } from "./LogEvent.js"
 import * as Metrics from "./Metrics.js"
+import { Spool } from "./Spool.js"
 
 /** Settings of the group commit. */
 export interface CommitWriterOptions {
@@ -42,7 +46,12 @@ const retrySchedule = Schedule.exponential("100 millis", 2).pipe(
   Schedule.jittered
 )
 
-const commitGroup = (store: EventStore["Type"], feed: CommitFeed["Type"], group: ReadonlyArray<QueueEntry>) =>
+const commitGroup = (
+  store: EventStore["Type"],
+  feed: CommitFeed["Type"],
+  spool: Option.Option<Spool["Type"]>,
+  group: ReadonlyArray<QueueEntry>
+) =>
   Effect.gen(function*() {
     const events: Array<LogEvent> = []
     const keys: Array<string> = []
@@ -55,6 +64,14 @@ const commitGroup = (store: EventStore["Type"], feed: CommitFeed["Type"], group:
         if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
       }
       return
+    }
+    if (Option.isSome(spool)) {
+      // An agent's spool at its quota holds the writer (or makes room by dropping the oldest).
+      const bytes = group.reduce((sum, e) => sum + e.bytes, 0)
+      yield* spool.value.admit(bytes).pipe(
+        Effect.tapError((error) => Effect.logError("spool admission failed; retrying", error.message)),
+        Effect.retry(retrySchedule)
+      )
     }
     const start = yield* Clock.currentTimeMillis
     const receipt = yield* store.append(events, keys).pipe(
@@ -77,6 +94,7 @@ export const run = (options: CommitWriterOptions = defaultOptions) =>
     const queue = yield* EventQueue
     const store = yield* EventStore
     const feed = yield* CommitFeed
+    const spool = yield* Effect.serviceOption(Spool)
     const max = options.maxBatchEvents
     const window = Duration.decode(options.window)
     const windowMillis = Duration.toMillis(window)
@@ -93,7 +111,7 @@ export const run = (options: CommitWriterOptions = defaultOptions) =>
         yield* Effect.timeoutOption(queue.awaitFill(max - n), window)
         for (const e of queue.poll(max - n)) group.push(e)
       }
-      yield* commitGroup(store, feed, group)
+      yield* commitGroup(store, feed, spool, group)
       yield* reportGauges(queue.stats())
     }
   })
