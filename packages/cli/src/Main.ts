@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as AdminCommands from "./AdminCommands.js"
 import * as App from "./App.js"
 import * as DataDir from "./DataDir.js"
 import { configOption, loadSettings, settingFlags } from "./Options.js"
@@ -145,7 +146,7 @@ const validate = Command.make(
 
 const root = Command.make("sluice").pipe(
   Command.withDescription("Sluice: an Effect-native log gateway"),
-  Command.withSubcommands([up, server, agent, versionCommand, validate, ...SpoolCommands.commands, send])
+  Command.withSubcommands([up, server, agent, versionCommand, validate, ...SpoolCommands.commands, send, ...AdminCommands.commands])
 )
 
 /** The CLI, ready to run over `process.argv`. */
@@ -154,4 +155,4 @@ export const cli = Command.run(root, { name: "sluice", version })
 /** Errors that end with one line and exit code 2. */
 export const isOperatorError = (error: unknown): error is { readonly message: string } =>
   error instanceof SettingsError || (typeof error === "object" && error !== null && "_tag" in error &&
-    (error._tag === "StartupError" || error._tag === "SettingsError" || error._tag === "SocketClientError"))
+    (error._tag === "StartupError" || error._tag === "SettingsError" || error._tag === "SocketClientError" || error._tag === "TailError"))
