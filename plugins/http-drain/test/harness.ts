@@ -8,7 +8,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { EventQueue, type EventQueueOptions } from "@sluice/core/EventQueue"
 import { EventStore, StoreError } from "@sluice/core/EventStore"
-import type { Ingest } from "@sluice/core/Ingest"
+import { Ingest } from "@sluice/core/Ingest"
 import type { StoredEvent } from "@sluice/core/LogEvent"
 import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
 import * as Pipeline from "@sluice/core/Pipeline"
@@ -63,8 +63,6 @@ const makeControls = Effect.gen(function*() {
       down ? Effect.fail(new StoreError({ operation: "ping", reason: "connection refused" })) : Effect.void
     )
   })
-  // Never leave a writer held past the test: the pipeline drains on release.
-  yield* Effect.addFinalizer(() => gate.open)
   return {
     store,
     gate,
@@ -102,7 +100,15 @@ export const serve = (options: ServerOptions = {}): Layer.Layer<Served, unknown>
     queue: { ...Pipeline.defaultOptions.queue, ...options.queue },
     writer: Pipeline.defaultOptions.writer
   })
+  // Never leave the writer held past a test (a failed one included): built
+  // after the pipeline, so released before it drains the queue.
+  const releaseGate = Layer.scopedDiscard(Effect.gen(function*() {
+    yield* Ingest
+    const { gate } = yield* TestControls
+    yield* Effect.addFinalizer(() => gate.open)
+  }))
   return HttpLayerRouter.serve(HttpDrain.layer(options.drain), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.merge(releaseGate),
     Layer.provideMerge(server),
     Layer.provideMerge(TokenVerifier.layerTokens(tokens.map((t) => Redacted.make(t)))),
     Layer.provideMerge(pipeline),
