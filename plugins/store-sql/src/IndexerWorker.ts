@@ -100,6 +100,8 @@ const loop = async () => {
       pendingTrim = undefined
       post({ type: "trimmed", deleted })
     }
+    // A stop does not wait for the backlog: the next start resumes from index_state.
+    if (stopping) break
     const rows = readCommits.all(state.seq, settings.commitsPerTransaction)
     if (rows.length > 0) {
       state = indexRows(rows)

@@ -103,9 +103,10 @@ export const make = (options: SqliteEventStoreOptions) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`)
-    // The indexer thread checkpoints the WAL (see IndexerWorker), so commits
-    // on this thread only append to it.
-    yield* sql.unsafe("PRAGMA wal_autocheckpoint = 0")
+    // With the search index on, the indexer thread checkpoints the WAL (see
+    // IndexerWorker), so commits on this thread only append to it. Without
+    // it, SQLite's automatic checkpoints keep the WAL bounded.
+    if (options.searchIndex !== false) yield* sql.unsafe("PRAGMA wal_autocheckpoint = 0")
     yield* migrate
     const search = yield* SqliteClient.make({ filename: options.searchFile })
     yield* search.unsafe("PRAGMA synchronous = NORMAL")
