@@ -8,11 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import * as net from "node:net"
 import * as path from "node:path"
-import { EventStore } from "@sluice/core/EventStore"
-import { SqliteEventStore } from "@sluice/store-sql"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { eventually, freePort, type Gateway, runSluice, startGateway, tempDir } from "./harness.js"
+import { eventually, freePort, type Gateway, runSluice, startGateway, storedEvents, tempDir } from "./harness.js"
 
 const running: Array<Gateway> = []
 afterEach(async () => {
@@ -71,28 +67,14 @@ const sendAndFlush = (socketPath: string, from: number, to: number, killAfterByt
   })
 
 /** Every `seq` the gateway stored, with how many times. */
-const gatewaySeqs = (dataDir: string) =>
-  Effect.gen(function*() {
-    const store = yield* EventStore
-    const counts = new Map<number, number>()
-    for (let offset = 0;; offset += 1000) {
-      const page = yield* store.query({ offset, limit: 1000, source: "chaos-app" })
-      for (const e of page.items) {
-        const seq = Number(e.metadata.seq)
-        counts.set(seq, (counts.get(seq) ?? 0) + 1)
-      }
-      if (page.items.length < 1000) return counts
-    }
-  }).pipe(
-    Effect.provide(
-      SqliteEventStore.layer({
-        commitFile: path.join(dataDir, "sluice.db"),
-        searchFile: path.join(dataDir, "search.db")
-      }).pipe(Layer.provide(SqliteEventStore.clientLayer(path.join(dataDir, "sluice.db"))))
-    ),
-    Effect.scoped,
-    Effect.runPromise
-  )
+const gatewaySeqs = async (dataDir: string) => {
+  const counts = new Map<number, number>()
+  for (const e of await storedEvents(dataDir, "chaos-app")) {
+    const seq = Number(e.metadata.seq)
+    counts.set(seq, (counts.get(seq) ?? 0) + 1)
+  }
+  return counts
+}
 
 describe("agent → gateway", () => {
   it("every acknowledged event reaches the gateway exactly once across ten SIGKILLs", async () => {

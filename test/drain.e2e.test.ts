@@ -2,14 +2,8 @@
  * The drain through the real binary: a 202 means committed, events survive a
  * restart of the process, and a graceful stop persists what was accepted.
  */
-import { EventStore } from "@sluice/core/EventStore"
-import { SqliteEventStore } from "@sluice/store-sql"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
-import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { eventually, type Gateway, startGateway } from "./harness.js"
+import { eventually, type Gateway, startGateway, storedEvents } from "./harness.js"
 
 const running: Array<Gateway> = []
 afterEach(async () => {
@@ -31,27 +25,8 @@ const drainEvent = (i: number) => ({
   message: `order ${i} failed`
 })
 
-/** Reads the stopped gateway's store directly from its data dir. */
-const storedMessages = (dataDir: string) =>
-  Effect.gen(function*() {
-    const store = yield* EventStore
-    yield* store.progress.pipe(
-      Effect.flatMap((p) => p.lagEvents === 0 ? Effect.void : Effect.fail("lag")),
-      Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(500)))),
-      Effect.ignore
-    )
-    const page = yield* store.query({ offset: 0, limit: 1000 })
-    return page.items.map((e) => e.message).sort()
-  }).pipe(
-    Effect.provide(
-      SqliteEventStore.layer({
-        commitFile: path.join(dataDir, "sluice.db"),
-        searchFile: path.join(dataDir, "search.db")
-      }).pipe(Layer.provide(SqliteEventStore.clientLayer(path.join(dataDir, "sluice.db"))))
-    ),
-    Effect.scoped,
-    Effect.runPromise
-  )
+/** The messages the gateway stored, sorted. */
+const storedMessages = async (dataDir: string) => (await storedEvents(dataDir)).map((e) => e.message).sort()
 
 describe("drain through the binary", () => {
   it("202'd events survive a restart of the process", async () => {

@@ -3,6 +3,12 @@
  * `npm test` before the suites run) on free loopback ports with a temp data
  * dir, waits for its "is up" banner, and stops it by its PID.
  */
+import { EventStore } from "@sluice/core/EventStore"
+import type { StoredEvent } from "@sluice/core/LogEvent"
+import { SqliteEventStore } from "@sluice/store-sql"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -148,3 +154,32 @@ export const eventually = async <A>(
   }
   throw new Error(`condition not met in time${last === undefined ? "" : `: ${String(last)}`}`)
 }
+
+/**
+ * Every event a gateway's data dir holds that matches `source` (all when
+ * undefined), read with the store itself once its index has caught up.
+ */
+export const storedEvents = (dataDir: string, source?: string): Promise<ReadonlyArray<StoredEvent>> =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    yield* store.progress.pipe(
+      Effect.flatMap((p) => p.lagEvents === 0 ? Effect.void : Effect.fail("lag")),
+      Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(1000)))),
+      Effect.ignore
+    )
+    const all: Array<StoredEvent> = []
+    for (let offset = 0;; offset += 1000) {
+      const page = yield* store.query({ offset, limit: 1000, source })
+      all.push(...page.items)
+      if (page.items.length < 1000) return all
+    }
+  }).pipe(
+    Effect.provide(
+      SqliteEventStore.layer({
+        commitFile: path.join(dataDir, "sluice.db"),
+        searchFile: path.join(dataDir, "search.db")
+      }).pipe(Layer.provide(SqliteEventStore.clientLayer(path.join(dataDir, "sluice.db"))))
+    ),
+    Effect.scoped,
+    Effect.runPromise
+  )

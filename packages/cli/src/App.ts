@@ -24,6 +24,24 @@ import * as path from "node:path"
 import type { DataLayout, Secrets } from "./DataDir.js"
 import type { Settings } from "./Settings.js"
 
+/** The queue and group-commit settings. */
+export const pipelineOptions = (settings: Settings): Pipeline.PipelineOptions => ({
+  queue: {
+    maxEvents: settings.queueMaxEvents,
+    maxBytes: settings.queueMaxBytes,
+    fullPolicy: settings.queueFull,
+    blockTimeout: Duration.millis(settings.queueBlockMs)
+  },
+  writer: { window: Duration.millis(settings.commitWindowMs), maxBatchEvents: settings.commitMaxEvents }
+})
+
+/** The retention settings, applied every minute. */
+export const retentionOptions = (settings: Settings): Retention.RetentionOptions => ({
+  maxAgeMs: settings.retentionDays * 24 * 3600_000,
+  maxBytes: settings.retentionBytes,
+  interval: Duration.minutes(1)
+})
+
 /**
  * The store and the pipeline over it. The main database's `SqlClient` stays
  * in the output: the control plane keeps its tables in the same database.
@@ -39,20 +57,8 @@ export const pipelineLayer = (settings: Settings, data: DataLayout) => {
       new StartupError({ setting: "SLUICE_DATA_DIR", detail: `cannot open the store in ${data.dir}: ${error.message}` })
     )
   )
-  const pipeline = Pipeline.layer({
-    queue: {
-      maxEvents: settings.queueMaxEvents,
-      maxBytes: settings.queueMaxBytes,
-      fullPolicy: settings.queueFull,
-      blockTimeout: Duration.millis(settings.queueBlockMs)
-    },
-    writer: { window: Duration.millis(settings.commitWindowMs), maxBatchEvents: settings.commitMaxEvents }
-  })
-  const retention = Retention.layer({
-    maxAgeMs: settings.retentionDays * 24 * 3600_000,
-    maxBytes: settings.retentionBytes,
-    interval: Duration.minutes(1)
-  })
+  const pipeline = Pipeline.layer(pipelineOptions(settings))
+  const retention = Retention.layer(retentionOptions(settings))
   return Layer.merge(pipeline, retention).pipe(Layer.provideMerge(store))
 }
 
@@ -148,23 +154,11 @@ export const agentLayer = (
       })
     )
   )
-  const pipeline = Pipeline.layer({
-    queue: {
-      maxEvents: settings.queueMaxEvents,
-      maxBytes: settings.queueMaxBytes,
-      fullPolicy: settings.queueFull,
-      blockTimeout: Duration.millis(settings.queueBlockMs)
-    },
-    writer: { window: Duration.millis(settings.commitWindowMs), maxBatchEvents: settings.commitMaxEvents }
-  })
+  const pipeline = Pipeline.layer(pipelineOptions(settings))
   const forward = ForwardLoop.layer({ ...ForwardLoop.defaultOptions, maxEvents: settings.forwardBatchEvents }).pipe(
     Layer.provide(HttpForwarder.layer({ url: drainUrl(upstream.url), token: upstream.token }))
   )
-  const retention = Retention.layer({
-    maxAgeMs: settings.retentionDays * 24 * 3600_000,
-    maxBytes: settings.retentionBytes,
-    interval: Duration.minutes(1)
-  })
+  const retention = Retention.layer(retentionOptions(settings))
   return Layer.mergeAll(socketsLayer(settings, secrets), forward, retention).pipe(
     Layer.provideMerge(pipeline),
     Layer.provideMerge(store)
