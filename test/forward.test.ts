@@ -88,10 +88,9 @@ const event = (i: number, transport = "unix"): LogEvent => ({
 const spoolLayer = (options: { quotaBytes?: number; policy?: "backpressure" | "drop_oldest" } = {}) => {
   const dir = tempDir("sluice-spool-")
   const file = path.join(dir, "sluice.db")
-  return SqliteEventStore.layer({
+  return SqliteEventStore.layerWithSpool({
     commitFile: file,
     searchFile: path.join(dir, "search.db"),
-    forwarding: true,
     spool: { quotaBytes: options.quotaBytes ?? 1024 ** 3, policy: options.policy ?? "backpressure" }
   }).pipe(Layer.provide(SqliteEventStore.clientLayer(file)))
 }

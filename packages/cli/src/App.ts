@@ -138,11 +138,10 @@ export const agentLayer = (
   secrets: Secrets,
   upstream: { readonly url: string; readonly token: Redacted.Redacted<string> }
 ) => {
-  const store = SqliteEventStore.layer({
+  const store = SqliteEventStore.layerWithSpool({
     commitFile: data.mainDb,
     searchFile: data.searchDb,
     synchronous: settings.sqliteSync,
-    forwarding: true,
     searchIndex: false,
     spool: { quotaBytes: settings.spoolQuotaBytes, policy: settings.spoolFull }
   }).pipe(

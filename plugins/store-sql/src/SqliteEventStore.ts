@@ -291,12 +291,24 @@ export const make = (options: SqliteEventStoreOptions) =>
     }
   }).pipe(Effect.provide(Reactivity.layer))
 
-/** The SQLite `EventStore` and its `Spool`; needs the main database's `SqlClient`. */
+/** The SQLite `EventStore` of a gateway; needs the main database's `SqlClient`. */
 export const layer = (
-  options: SqliteEventStoreOptions
+  options: Omit<SqliteEventStoreOptions, "forwarding" | "spool">
+): Layer.Layer<EventStore, SqlError | Error, SqlClient.SqlClient> =>
+  Layer.scoped(EventStore, make({ ...options, forwarding: false }).pipe(Effect.map(({ store }) => store)))
+
+/**
+ * The SQLite `EventStore` of an agent, with its `Spool`: retention keeps
+ * what is not forwarded yet, and the writer asks the spool to admit each
+ * group (the quota).
+ */
+export const layerWithSpool = (
+  options: Omit<SqliteEventStoreOptions, "forwarding">
 ): Layer.Layer<EventStore | Spool, SqlError | Error, SqlClient.SqlClient> =>
   Layer.scopedContext(
-    make(options).pipe(Effect.map(({ spool, store }) => Context.make(EventStore, store).pipe(Context.add(Spool, spool))))
+    make({ ...options, forwarding: true }).pipe(
+      Effect.map(({ spool, store }) => Context.make(EventStore, store).pipe(Context.add(Spool, spool)))
+    )
   )
 
 /** The main database's client: WAL, one connection (writes are serialised anyway). */

@@ -4,9 +4,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { EventStore } from "@sluice/core/EventStore"
+import { Spool } from "@sluice/core/Spool"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
@@ -161,5 +163,10 @@ describe("SqliteEventStore", () => {
         ),
         Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(500)))
       )
+    }).pipe(Effect.provide(storeLayer(tempDir()))))
+
+  it.live("a gateway's store has no spool, so nothing it commits counts against a forwarding quota", () =>
+    Effect.gen(function*() {
+      assert.isTrue(Option.isNone(yield* Effect.serviceOption(Spool)))
     }).pipe(Effect.provide(storeLayer(tempDir()))))
 })
