@@ -20,18 +20,20 @@
  *   anything else, a wrong secret, or no authentication within the timeout
  *   closes the connection after an error answer.
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-import { identity } from "effect/Function"
-import * as Metric from "effect/Metric"
-import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import type { Ingest } from "@sluice/core/Ingest"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { constantTimeEqual } from "@sluice/core/TokenVerifier"
+import type * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type * as Net from "node:net"
 import { type Frame, LineFramer, tooLong } from "./LineFramer.js"
 import { type Decoder, defaultEntryLimits, type EntryLimits } from "./Message.js"
@@ -178,7 +180,6 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
     const frames: Array<Frame> = []
     let authenticated = sharedSecret === undefined
     let accepted = 0
-    let closing = false
     let lines = 0
     const rejected = { invalid: 0, too_large: 0, unauthenticated: 0 }
 
@@ -303,7 +304,6 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
         }
         frames.length = 0
         yield* report(bytes)
-        if (!open) closing = true
         return open
       })
 
@@ -315,20 +315,35 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
 
     // The peer ended its side: a last line without a newline still counts.
     const onEnd = whole(Effect.suspend(() => {
-      if (closing) return Effect.void
       framer.end(frames)
       return runFrames(0)
     }))
 
+    // A pull loop rather than `Stream.runForEachWhile`, which (measured, effect
+    // 3.22) kept every chunk it had read alive until the stream ended.
     const idleTimeout = context.idleTimeout
-    const reading = NodeStream.fromReadable<ReadFailed, Uint8Array>(
-      () => conn,
-      (cause) => new ReadFailed({ cause }),
-      { closeOnDone: false }
-    ).pipe(
-      idleTimeout === undefined ? identity : Stream.timeoutFail(() => new IdleTimeout(), idleTimeout),
-      Stream.runForEachWhile(onChunk),
-      Effect.zipRight(onEnd),
+    const reading = Effect.gen(function*() {
+      const pull = yield* Stream.toPull(
+        NodeStream.fromReadable<ReadFailed, Uint8Array>(
+          () => conn,
+          (cause) => new ReadFailed({ cause }),
+          { closeOnDone: false }
+        )
+      )
+      const next: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<ReadFailed | IdleTimeout>> =
+        idleTimeout === undefined
+          ? pull
+          : Effect.timeoutFail(pull, { duration: idleTimeout, onTimeout: () => Option.some(new IdleTimeout()) })
+      while (true) {
+        const pulled = yield* Effect.either(next)
+        // `None`: the peer ended its side.
+        if (Either.isLeft(pulled)) return yield* Option.match(pulled.left, { onNone: () => onEnd, onSome: Effect.fail })
+        for (const chunk of pulled.right) {
+          if (!(yield* onChunk(chunk))) return
+        }
+      }
+    }).pipe(
+      Effect.scoped,
       Effect.catchTags({
         IdleTimeout: () => write(conn, idleTimedOut + "\n"),
         ReadFailed: (error) => Effect.logDebug("agent socket connection failed", error.cause)

@@ -7,16 +7,16 @@
  * interrupts every connection (each finishes the chunk it read, so what was
  * read is offered, then is closed) and then the listener closes.
  */
-import type * as SocketServer from "@effect/platform/SocketServer"
-import type * as Socket from "@effect/platform/Socket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import type * as Socket from "@effect/platform/Socket"
+import type * as SocketServer from "@effect/platform/SocketServer"
+import { Ingest } from "@sluice/core/Ingest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { Ingest } from "@sluice/core/Ingest"
 import type * as Net from "node:net"
 import * as Connection from "./Connection.js"
 import { makeDecoder } from "./Message.js"
@@ -120,7 +120,11 @@ export const serve = (
     yield* Effect.addFinalizer(() =>
       Fiber.interrupt(accepting).pipe(
         Effect.race(
-          Effect.sleep(shutdownGrace).pipe(Effect.zipRight(destroyAll), Effect.zipRight(Effect.never), Effect.interruptible)
+          Effect.sleep(shutdownGrace).pipe(
+            Effect.zipRight(destroyAll),
+            Effect.zipRight(Effect.never),
+            Effect.interruptible
+          )
         )
       )
     )
@@ -134,5 +138,4 @@ export const errorCode = (cause: unknown): string | undefined =>
     : undefined
 
 /** A Node error in one line, for start-up messages. */
-export const describeError = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : String(cause)
+export const describeError = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)

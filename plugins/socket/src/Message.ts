@@ -11,11 +11,11 @@
  * verdict on arbitrary input. A batch is all or nothing: one bad entry
  * refuses the whole line.
  */
+import type { LogEvent } from "@sluice/core/LogEvent"
+import { parseRfc3339 } from "@sluice/core/Timestamp"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import type { LogEvent } from "@sluice/core/LogEvent"
-import { parseRfc3339 } from "@sluice/core/Timestamp"
 
 /** The field limits of SPEC §1. */
 export interface EntryLimits {
@@ -74,8 +74,7 @@ export const characterCount = (text: string): number => {
 }
 
 /** Whether a string has at most `max` characters; counts only when it must. */
-const charactersWithin = (text: string, max: number): boolean =>
-  text.length <= max || characterCount(text) <= max
+const charactersWithin = (text: string, max: number): boolean => text.length <= max || characterCount(text) <= max
 
 /** Whether a string has at most `max` bytes of UTF-8; measures only when it must. */
 const utf8Within = (text: string, max: number): boolean =>
@@ -120,7 +119,9 @@ export const makeSchemas = (limits: EntryLimits) => {
 
   const LogLevel = Schema.Number.annotations({ message: () => "must be an integer from 1 (EMERGENCY) to 8 (DEBUG)" })
     .pipe(
-      Schema.filter((n) => integerBetween(1, 8)(n) || `must be an integer from 1 (EMERGENCY) to 8 (DEBUG), got ${shown(n)}`)
+      Schema.filter((n) =>
+        integerBetween(1, 8)(n) || `must be an integer from 1 (EMERGENCY) to 8 (DEBUG), got ${shown(n)}`
+      )
     )
 
   const Timestamp = Schema.transformOrFail(
@@ -336,11 +337,14 @@ export const makeDecoder = (transport: string, limits: EntryLimits = defaultEntr
     // An upper bound of the JSON size: 6 bytes per UTF-16 unit (\uXXXX), plus quotes, colon and comma.
     let bound = 2
     for (const key in value) {
+      // `__proto__` takes the Schema's path, whose decoded object drops it.
+      if (key === "__proto__") return false
       const v = value[key]
       if (typeof v !== "string" || !charactersWithin(v, limits.maxMetadataValueLength)) return false
       bound += 6 * (key.length + v.length) + 6
     }
-    return bound <= limits.maxMetadataBytes || Buffer.byteLength(JSON.stringify(value), "utf8") <= limits.maxMetadataBytes
+    return bound <= limits.maxMetadataBytes ||
+      Buffer.byteLength(JSON.stringify(value), "utf8") <= limits.maxMetadataBytes
   }
 
   /** The event of an entry that passes every rule of the Schema, else `undefined`. */

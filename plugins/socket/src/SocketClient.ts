@@ -140,7 +140,9 @@ const connect = (target: Target) =>
             if (line.length > 0) {
               const reply = decodeReply(line)
               replies.unsafeOffer(
-                reply._tag === "Right" ? reply.right : { error: `unexpected answer from the agent: ${line.slice(0, 200)}` }
+                reply._tag === "Right"
+                  ? reply.right
+                  : { error: `unexpected answer from the agent: ${line.slice(0, 200)}` }
               )
             }
             end = pending.indexOf("\n")
@@ -225,16 +227,36 @@ export const send = <E, R>(
           logLevel: options.level ?? 7
         })
       : (line: string) => line.length === 0 ? "" : line + "\n"
-    yield* Stream.runForEachChunk(lines, (chunk) => {
-      let text = ""
-      for (const line of chunk) text += toWire(line)
-      return write(connection.socket, text)
-    })
-    yield* write(connection.socket, message({ action: "flush" }))
     const errors: Array<string> = []
-    while (true) {
-      const reply = yield* nextReply(connection, "answering flush")
-      if ("error" in reply) errors.push(reply.error)
-      else if ("accepted" in reply) return { accepted: reply.accepted, errors }
-    }
+    const finish = Effect.gen(function*() {
+      yield* Stream.runForEachChunk(lines, (chunk) => {
+        let text = ""
+        for (const line of chunk) text += toWire(line)
+        return write(connection.socket, text)
+      })
+      yield* write(connection.socket, message({ action: "flush" }))
+      while (true) {
+        const reply = yield* nextReply(connection, "answering flush")
+        if ("error" in reply) errors.push(reply.error)
+        else if ("accepted" in reply) return { accepted: reply.accepted, errors }
+      }
+    })
+    // Closed early: say what the agent answered last, it usually says why.
+    return yield* finish.pipe(
+      Effect.catchIf(
+        (error): error is SocketClientError => error instanceof SocketClientError && error.reason === "Closed",
+        (error) =>
+          Effect.gen(function*() {
+            const [rest] = yield* connection.replies.takeAll
+            for (const reply of rest) if ("error" in reply) errors.push(reply.error)
+            const last = errors[errors.length - 1]
+            return yield* Effect.fail(
+              new SocketClientError({
+                reason: "Closed",
+                detail: last === undefined ? error.message : `${error.message}: ${last}`
+              })
+            )
+          })
+      )
+    )
   }))

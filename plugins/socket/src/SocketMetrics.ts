@@ -5,8 +5,8 @@
  * messages refused as invalid, too large or unauthenticated), and tags
  * every metric once per transport so the hot path never re-tags.
  */
-import * as Metric from "effect/Metric"
 import * as Metrics from "@sluice/core/Metrics"
+import * as Metric from "effect/Metric"
 
 /** Connections accepted, tag `transport`. */
 export const connectionsTotal = Metric.counter("sluice_socket_connections_total", {

@@ -10,14 +10,14 @@
  * `SLUICE_TCP_PORT`; an address that cannot be bound with `SLUICE_TCP_HOST`.
  */
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import type { Ingest } from "@sluice/core/Ingest"
+import { StartupError } from "@sluice/core/StartupError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type { Ingest } from "@sluice/core/Ingest"
-import { StartupError } from "@sluice/core/StartupError"
 import { type ConnectionOptions, defaultConnectionOptions } from "./Connection.js"
 import { describeError, errorCode, type Listener, serve } from "./Listener.js"
 
@@ -51,12 +51,15 @@ export const defaultOptions: Omit<TcpTransportOptions, "sharedSecret"> = {
 export type TcpTransportInput = Partial<TcpTransportOptions> & Pick<TcpTransportOptions, "sharedSecret">
 
 /** The running TCP transport: where it listens. */
-export class TcpTransport extends Context.Tag("@sluice/socket/TcpTransport")<TcpTransport, Listener & {
-  /** The address it is bound to. */
-  readonly host: string
-  /** The port it is bound to (the one picked, when asked for 0). */
-  readonly port: number
-}>() {}
+export class TcpTransport extends Context.Tag("@sluice/socket/TcpTransport")<
+  TcpTransport,
+  Listener & {
+    /** The address it is bound to. */
+    readonly host: string
+    /** The port it is bound to (the one picked, when asked for 0). */
+    readonly port: number
+  }
+>() {}
 
 const listenFailure = (host: string, port: number, cause: unknown): StartupError => {
   switch (errorCode(cause)) {

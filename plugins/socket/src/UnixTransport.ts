@@ -11,12 +11,12 @@
  * offered, and removes the socket file.
  */
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import type { Ingest } from "@sluice/core/Ingest"
+import { StartupError } from "@sluice/core/StartupError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type { Ingest } from "@sluice/core/Ingest"
-import { StartupError } from "@sluice/core/StartupError"
 import * as fs from "node:fs/promises"
 import * as Net from "node:net"
 import * as Path from "node:path"
@@ -39,10 +39,13 @@ export const defaultOptions: UnixTransportOptions = {
 }
 
 /** The running Unix transport: where it listens. */
-export class UnixTransport extends Context.Tag("@sluice/socket/UnixTransport")<UnixTransport, Listener & {
-  /** The socket path it listens on. */
-  readonly path: string
-}>() {}
+export class UnixTransport extends Context.Tag("@sluice/socket/UnixTransport")<
+  UnixTransport,
+  Listener & {
+    /** The socket path it listens on. */
+    readonly path: string
+  }
+>() {}
 
 const failure = (detail: string) => new StartupError({ setting: "SLUICE_SOCKET", detail })
 
@@ -77,7 +80,9 @@ const claim = (path: string): Effect.Effect<void, StartupError> =>
     if (stat === undefined) {
       const directory = Path.dirname(path)
       const exists = yield* Effect.promise(() => fs.stat(directory).then((s) => s.isDirectory(), () => false))
-      if (!exists) return yield* Effect.fail(failure(`cannot listen on ${path}: the directory ${directory} does not exist`))
+      if (!exists) {
+        return yield* Effect.fail(failure(`cannot listen on ${path}: the directory ${directory} does not exist`))
+      }
       return
     }
     if (!stat.isSocket()) {
@@ -120,7 +125,9 @@ export const make = (
       )
     )
     yield* Effect.tryPromise({ try: () => fs.chmod(path, settings.mode), catch: (error) => error }).pipe(
-      Effect.mapError((error) => failure(`cannot set mode ${settings.mode.toString(8)} on ${path}: ${describeError(error)}`))
+      Effect.mapError((error) =>
+        failure(`cannot set mode ${settings.mode.toString(8)} on ${path}: ${describeError(error)}`)
+      )
     )
     const listener = yield* serve(server, {
       ...settings,

@@ -6,9 +6,9 @@
  * clock, so the block timeout fires only when the test moves it.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { EventQueue } from "@sluice/core/EventQueue"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
-import { EventQueue } from "@sluice/core/EventQueue"
 import {
   authenticateLine,
   bytesRead,

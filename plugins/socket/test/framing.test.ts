@@ -4,8 +4,8 @@
  * the next newline; unit tests of the framer, then the same over the wire.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
 import { type Frame, LineFramer, tooLong } from "@sluice/socket/LineFramer"
+import * as Effect from "effect/Effect"
 import {
   batch,
   bytesRead,
@@ -161,7 +161,10 @@ describe.each(transports)("framing over %s", (transport) => {
       expect(flushed).toEqual({ status: "flushed", accepted: 2 })
     }).pipe(
       Effect.provide(
-        harness({ unix: { maxMessageBytes: line({ payload: "" }).length }, tcp: { maxMessageBytes: line({ payload: "" }).length } })
+        harness({
+          unix: { maxMessageBytes: line({ payload: "" }).length },
+          tcp: { maxMessageBytes: line({ payload: "" }).length }
+        })
       )
     ))
 })

@@ -3,6 +3,14 @@
  * store whose commits can be held back, a line-oriented socket client, and
  * bounded waits on real time (never sleeps that a test relies on).
  */
+import * as EventQueue from "@sluice/core/EventQueue"
+import { EventStore } from "@sluice/core/EventStore"
+import type { StoredEvent } from "@sluice/core/LogEvent"
+import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
+import * as Pipeline from "@sluice/core/Pipeline"
+import * as SocketMetrics from "@sluice/socket/SocketMetrics"
+import * as TcpTransport from "@sluice/socket/TcpTransport"
+import * as UnixTransport from "@sluice/socket/UnixTransport"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -12,14 +20,6 @@ import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as EventQueue from "@sluice/core/EventQueue"
-import { EventStore } from "@sluice/core/EventStore"
-import type { StoredEvent } from "@sluice/core/LogEvent"
-import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
-import * as Pipeline from "@sluice/core/Pipeline"
-import * as SocketMetrics from "@sluice/socket/SocketMetrics"
-import * as TcpTransport from "@sluice/socket/TcpTransport"
-import * as UnixTransport from "@sluice/socket/UnixTransport"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -250,7 +250,6 @@ export const counter = (metric: Metric.Metric.Counter<number>, transport: Transp
 /** Bytes the agent has read on a transport. */
 export const bytesRead = (transport: TransportName) => counter(SocketMetrics.bytesReceived, transport)
 
-
 const isPong = (answer: unknown) => JSON.stringify(answer) === JSON.stringify(pong)
 
 /**
@@ -282,3 +281,17 @@ export const sleepingUntil = (wakeAt: number) =>
 /** Builds a layer in a scope of its own and answers how it failed. */
 export const startupFailure = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
   Layer.build(layer).pipe(Effect.scoped, Effect.flip)
+
+/** A metadata object whose JSON is exactly `bytes` bytes of UTF-8. */
+export const metadataOfSize = (bytes: number): Record<string, string> => {
+  const metadata: Record<string, string> = {}
+  let i = 0
+  // Pairs of 1000-character values, then one value sized to land exactly on `bytes`.
+  while (Buffer.byteLength(JSON.stringify(metadata)) + 1020 < bytes) {
+    metadata[`k${String(i++).padStart(4, "0")}`] = "v".repeat(1000)
+  }
+  const key = `k${String(i).padStart(4, "0")}`
+  metadata[key] = ""
+  metadata[key] = "v".repeat(bytes - Buffer.byteLength(JSON.stringify(metadata)))
+  return metadata
+}

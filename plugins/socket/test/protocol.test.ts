@@ -15,6 +15,7 @@ import {
   flush,
   harness,
   line,
+  metadataOfSize,
   ping,
   pong,
   stored,
@@ -24,18 +25,6 @@ import {
 
 const MiB = 1_048_576
 const emoji = "😀" // one character, two UTF-16 units, four bytes of UTF-8
-
-/** A metadata object whose JSON is exactly `bytes` bytes of UTF-8. */
-const metadataOfSize = (bytes: number): Record<string, string> => {
-  const metadata: Record<string, string> = {}
-  let i = 0
-  // Pairs of 1000-character values, then one value sized to land exactly on `bytes`.
-  while (Buffer.byteLength(JSON.stringify(metadata)) + 1020 < bytes) metadata[`k${String(i++).padStart(4, "0")}`] = "v".repeat(1000)
-  const key = `k${String(i).padStart(4, "0")}`
-  metadata[key] = ""
-  metadata[key] = "v".repeat(bytes - Buffer.byteLength(JSON.stringify(metadata)))
-  return metadata
-}
 
 const many = (n: number, overrides: Record<string, unknown> = {}) =>
   Array.from({ length: n }, (_, i) => entry({ payload: `entry ${i}`, ...overrides }))
@@ -79,7 +68,11 @@ const cases: ReadonlyArray<Case> = [
     line: JSON.stringify({ entries: { a: 1 } }),
     error: "entries: must be an array of entries"
   },
-  { name: "a batch holding a non-object", line: batch([entry(), 5 as never]), error: "entries[1]: must be a JSON object" },
+  {
+    name: "a batch holding a non-object",
+    line: batch([entry(), 5 as never]),
+    error: "entries[1]: must be a JSON object"
+  },
   {
     name: "a batch with a bad field names the entry and field",
     line: batch([...many(3), entry({ logLevel: 9 })]),
@@ -90,7 +83,11 @@ const cases: ReadonlyArray<Case> = [
     line: batch([entry(), { ...entry(), payload: undefined }]),
     error: "entries[1].payload: missing required field 'payload'"
   },
-  { name: "a batch with telemetry entry type", line: batch([entry(), entry({ entryType: 6 })]), error: /^entries\[1\]\.entryType: 6 is a telemetry entry type.*ingestion API/ },
+  {
+    name: "a batch with telemetry entry type",
+    line: batch([entry(), entry({ entryType: 6 })]),
+    error: /^entries\[1\]\.entryType: 6 is a telemetry entry type.*ingestion API/
+  },
   {
     name: "a batch of the wrong version",
     line: JSON.stringify({ version: "2.0", entries: many(1) }),
@@ -98,7 +95,11 @@ const cases: ReadonlyArray<Case> = [
   },
   // version
   { name: "version absent defaults to 1.0", line: without("version"), entries: 1 },
-  { name: "version 2.0", line: line({ version: "2.0" }), error: invalidEntry("version", "must be \"1.0\", got \"2.0\"") },
+  {
+    name: "version 2.0",
+    line: line({ version: "2.0" }),
+    error: invalidEntry("version", "must be \"1.0\", got \"2.0\"")
+  },
   { name: "version as a number", line: line({ version: 1 }), error: invalidEntry("version", "must be \"1.0\", got 1") },
   // payload
   { name: "payload missing", line: without("payload"), error: missing("payload") },
@@ -119,19 +120,43 @@ const cases: ReadonlyArray<Case> = [
   // entryType
   ...[1, 2, 3, 4, 5].map((n): Case => ({ name: `entryType ${n}`, line: line({ entryType: n }), entries: 1 })),
   { name: "entryType missing", line: without("entryType"), error: missing("entryType") },
-  { name: "entryType 0", line: line({ entryType: 0 }), error: invalidEntry("entryType", "must be an integer from 1 to 5, got 0") },
+  {
+    name: "entryType 0",
+    line: line({ entryType: 0 }),
+    error: invalidEntry("entryType", "must be an integer from 1 to 5, got 0")
+  },
   { name: "entryType 6 (telemetry)", line: line({ entryType: 6 }), error: telemetry(6) },
   { name: "entryType 7 (telemetry)", line: line({ entryType: 7 }), error: telemetry(7) },
-  { name: "entryType 8", line: line({ entryType: 8 }), error: invalidEntry("entryType", "must be an integer from 1 to 5, got 8") },
-  { name: "entryType 1.5", line: line({ entryType: 1.5 }), error: invalidEntry("entryType", "must be an integer from 1 to 5, got 1.5") },
-  { name: "entryType as a string", line: line({ entryType: "1" }), error: invalidEntry("entryType", "must be an integer from 1 to 5") },
+  {
+    name: "entryType 8",
+    line: line({ entryType: 8 }),
+    error: invalidEntry("entryType", "must be an integer from 1 to 5, got 8")
+  },
+  {
+    name: "entryType 1.5",
+    line: line({ entryType: 1.5 }),
+    error: invalidEntry("entryType", "must be an integer from 1 to 5, got 1.5")
+  },
+  {
+    name: "entryType as a string",
+    line: line({ entryType: "1" }),
+    error: invalidEntry("entryType", "must be an integer from 1 to 5")
+  },
   // source
   { name: "source missing", line: without("source"), error: missing("source") },
   { name: "source of 1 character", line: line({ source: "a" }), entries: 1 },
   { name: "source of 256 characters", line: line({ source: "s".repeat(256) }), entries: 1 },
   { name: "source of 256 four-byte characters", line: line({ source: emoji.repeat(256) }), entries: 1 },
-  { name: "source of 257 characters", line: line({ source: "s".repeat(257) }), error: invalidEntry("source", "must be 1 to 256 characters, got 257") },
-  { name: "source empty", line: line({ source: "" }), error: invalidEntry("source", "must be 1 to 256 characters, got 0") },
+  {
+    name: "source of 257 characters",
+    line: line({ source: "s".repeat(257) }),
+    error: invalidEntry("source", "must be 1 to 256 characters, got 257")
+  },
+  {
+    name: "source empty",
+    line: line({ source: "" }),
+    error: invalidEntry("source", "must be 1 to 256 characters, got 0")
+  },
   { name: "source not a string", line: line({ source: 7 }), error: invalidEntry("source", "must be a string") },
   // logLevel
   ...[1, 2, 3, 4, 5, 6, 7, 8].map((n): Case => ({ name: `logLevel ${n}`, line: line({ logLevel: n }), entries: 1 })),
@@ -147,10 +172,26 @@ const cases: ReadonlyArray<Case> = [
   // timestamp
   { name: "timestamp absent", line: without("timestamp"), entries: 1 },
   { name: "timestamp with an offset", line: line({ timestamp: "2025-08-31T12:30:00.250+02:00" }), entries: 1 },
-  { name: "timestamp without offset", line: line({ timestamp: "2025-08-31T10:30:00" }), error: invalidEntry("timestamp", timestampRule("\"2025-08-31T10:30:00\"")) },
-  { name: "timestamp on a day that does not exist", line: line({ timestamp: "2025-02-30T10:30:00Z" }), error: invalidEntry("timestamp", timestampRule("\"2025-02-30T10:30:00Z\"")) },
-  { name: "timestamp as a word", line: line({ timestamp: "yesterday" }), error: invalidEntry("timestamp", timestampRule("\"yesterday\"")) },
-  { name: "timestamp as a number", line: line({ timestamp: 1756636200 }), error: invalidEntry("timestamp", "must be an RFC 3339 date-time string") },
+  {
+    name: "timestamp without offset",
+    line: line({ timestamp: "2025-08-31T10:30:00" }),
+    error: invalidEntry("timestamp", timestampRule("\"2025-08-31T10:30:00\""))
+  },
+  {
+    name: "timestamp on a day that does not exist",
+    line: line({ timestamp: "2025-02-30T10:30:00Z" }),
+    error: invalidEntry("timestamp", timestampRule("\"2025-02-30T10:30:00Z\""))
+  },
+  {
+    name: "timestamp as a word",
+    line: line({ timestamp: "yesterday" }),
+    error: invalidEntry("timestamp", timestampRule("\"yesterday\""))
+  },
+  {
+    name: "timestamp as a number",
+    line: line({ timestamp: 1756636200 }),
+    error: invalidEntry("timestamp", "must be an RFC 3339 date-time string")
+  },
   // payloadType
   { name: "payloadType absent", line: without("payloadType"), entries: 1 },
   ...["generic", "generic_json", "generic_xml", "systemd_journal", "syslog", "metrics", "application", "container"].map(
@@ -158,22 +199,66 @@ const cases: ReadonlyArray<Case> = [
   ),
   { name: "payloadType of another identifier", line: line({ payloadType: "my_format_2" }), entries: 1 },
   { name: "payloadType of 64 characters", line: line({ payloadType: "t".repeat(64) }), entries: 1 },
-  { name: "payloadType of 65 characters", line: line({ payloadType: "t".repeat(65) }), error: invalidEntry("payloadType", payloadTypeRule(`"${"t".repeat(39)}…`)) },
-  { name: "payloadType with capitals", line: line({ payloadType: "Generic" }), error: invalidEntry("payloadType", payloadTypeRule("\"Generic\"")) },
-  { name: "payloadType with a dash", line: line({ payloadType: "my-format" }), error: invalidEntry("payloadType", payloadTypeRule("\"my-format\"")) },
-  { name: "payloadType empty", line: line({ payloadType: "" }), error: invalidEntry("payloadType", payloadTypeRule("\"\"")) },
+  {
+    name: "payloadType of 65 characters",
+    line: line({ payloadType: "t".repeat(65) }),
+    error: invalidEntry("payloadType", payloadTypeRule(`"${"t".repeat(39)}…`))
+  },
+  {
+    name: "payloadType with capitals",
+    line: line({ payloadType: "Generic" }),
+    error: invalidEntry("payloadType", payloadTypeRule("\"Generic\""))
+  },
+  {
+    name: "payloadType with a dash",
+    line: line({ payloadType: "my-format" }),
+    error: invalidEntry("payloadType", payloadTypeRule("\"my-format\""))
+  },
+  {
+    name: "payloadType empty",
+    line: line({ payloadType: "" }),
+    error: invalidEntry("payloadType", payloadTypeRule("\"\""))
+  },
   // metadata
   { name: "metadata absent", line: without("metadata"), entries: 1 },
   { name: "metadata empty", line: line({ metadata: {} }), entries: 1 },
   { name: "metadata value of 1024 characters", line: line({ metadata: { k: "m".repeat(1024) } }), entries: 1 },
-  { name: "metadata value of 1024 four-byte characters", line: line({ metadata: { k: emoji.repeat(1024) } }), entries: 1 },
-  { name: "metadata value of 1025 characters", line: line({ metadata: { k: "m".repeat(1025) } }), error: invalidEntry("metadata.k", "must be at most 1024 characters, got 1025") },
-  { name: "metadata value not a string", line: line({ metadata: { k: 1 } }), error: invalidEntry("metadata.k", "must be a string") },
-  { name: "metadata key that is not an identifier", line: line({ metadata: { "a b": true } }), error: invalidEntry("metadata[\"a b\"]", "must be a string") },
-  { name: "metadata as an array", line: line({ metadata: ["v"] }), error: invalidEntry("metadata", "must be an object of string values") },
-  { name: "metadata null", line: line({ metadata: null }), error: invalidEntry("metadata", "must be an object of string values") },
+  {
+    name: "metadata value of 1024 four-byte characters",
+    line: line({ metadata: { k: emoji.repeat(1024) } }),
+    entries: 1
+  },
+  {
+    name: "metadata value of 1025 characters",
+    line: line({ metadata: { k: "m".repeat(1025) } }),
+    error: invalidEntry("metadata.k", "must be at most 1024 characters, got 1025")
+  },
+  {
+    name: "metadata value not a string",
+    line: line({ metadata: { k: 1 } }),
+    error: invalidEntry("metadata.k", "must be a string")
+  },
+  {
+    name: "metadata key that is not an identifier",
+    line: line({ metadata: { "a b": true } }),
+    error: invalidEntry("metadata[\"a b\"]", "must be a string")
+  },
+  {
+    name: "metadata as an array",
+    line: line({ metadata: ["v"] }),
+    error: invalidEntry("metadata", "must be an object of string values")
+  },
+  {
+    name: "metadata null",
+    line: line({ metadata: null }),
+    error: invalidEntry("metadata", "must be an object of string values")
+  },
   { name: "metadata of exactly 1 MiB as JSON", line: line({ metadata: metadataOfSize(MiB) }), entries: 1 },
-  { name: "metadata of 1 MiB + 1 byte as JSON", line: line({ metadata: metadataOfSize(MiB + 1) }), error: invalidEntry("metadata", `must be at most ${MiB} bytes as JSON, got ${MiB + 1}`) },
+  {
+    name: "metadata of 1 MiB + 1 byte as JSON",
+    line: line({ metadata: metadataOfSize(MiB + 1) }),
+    error: invalidEntry("metadata", `must be at most ${MiB} bytes as JSON, got ${MiB + 1}`)
+  },
   // not an entry at all
   { name: "invalid JSON", line: "{\"payload\": ", error: /^Invalid JSON: / },
   { name: "plain text", line: "hello world", error: /^Invalid JSON: / },
@@ -181,10 +266,26 @@ const cases: ReadonlyArray<Case> = [
   { name: "a JSON string", line: "\"text\"", error: "Invalid message: expected a JSON object, got a string" },
   { name: "JSON null", line: "null", error: "Invalid message: expected a JSON object, got null" },
   // actions
-  { name: "unknown action", line: JSON.stringify({ version: "1.0", action: "reboot" }), error: "Unknown action \"reboot\": expected one of authenticate, ping, flush" },
-  { name: "action not a string", line: JSON.stringify({ action: 1 }), error: "Invalid action: action: must be a string" },
-  { name: "action of the wrong version", line: JSON.stringify({ version: "0.9", action: "ping" }), error: "Invalid action: version: must be \"1.0\", got \"0.9\"" },
-  { name: "authenticate without a secret", line: JSON.stringify({ version: "1.0", action: "authenticate" }), error: "Invalid authenticate message: missing required field 'shared_secret'" }
+  {
+    name: "unknown action",
+    line: JSON.stringify({ version: "1.0", action: "reboot" }),
+    error: "Unknown action \"reboot\": expected one of authenticate, ping, flush"
+  },
+  {
+    name: "action not a string",
+    line: JSON.stringify({ action: 1 }),
+    error: "Invalid action: action: must be a string"
+  },
+  {
+    name: "action of the wrong version",
+    line: JSON.stringify({ version: "0.9", action: "ping" }),
+    error: "Invalid action: version: must be \"1.0\", got \"0.9\""
+  },
+  {
+    name: "authenticate without a secret",
+    line: JSON.stringify({ version: "1.0", action: "authenticate" }),
+    error: "Invalid authenticate message: missing required field 'shared_secret'"
+  }
 ]
 
 describe.each(transports)("over %s", (transport) => {

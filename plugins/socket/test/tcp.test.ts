@@ -4,15 +4,15 @@
  * start-up errors that name their setting.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
+import * as Pipeline from "@sluice/core/Pipeline"
+import { StartupError } from "@sluice/core/StartupError"
+import { layer as tcpLayer, TcpTransport } from "@sluice/socket/TcpTransport"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
-import * as Pipeline from "@sluice/core/Pipeline"
-import { StartupError } from "@sluice/core/StartupError"
-import { TcpTransport, layer as tcpLayer } from "@sluice/socket/TcpTransport"
 import * as net from "node:net"
 import { connect, flush, harness, line, ping, pong, secret, sleepingUntil, startupFailure, stored } from "./harness.js"
 
@@ -20,7 +20,8 @@ const authenticate = (sharedSecret: string) =>
   JSON.stringify({ version: "1.0", action: "authenticate", shared_secret: sharedSecret })
 const success = { status: "success", message: "Authentication successful" }
 const authRequired = {
-  error: "Authentication required: the first message on TCP must be {\"action\":\"authenticate\",\"shared_secret\":\"…\"}"
+  error:
+    "Authentication required: the first message on TCP must be {\"action\":\"authenticate\",\"shared_secret\":\"…\"}"
 }
 
 const connectTcp = TcpTransport.pipe(Effect.flatMap((tcp) => connect({ port: tcp.port })))
@@ -163,7 +164,10 @@ describe("TCP start-up errors", () => {
         tcpLayer({ host: "192.0.2.1", port: 0, sharedSecret: Redacted.make(secret) }).pipe(Layer.provide(pipeline))
       )
       expect(error).toEqual(
-        new StartupError({ setting: "SLUICE_TCP_HOST", detail: "cannot listen on 192.0.2.1: it is not an address of this machine" })
+        new StartupError({
+          setting: "SLUICE_TCP_HOST",
+          detail: "cannot listen on 192.0.2.1: it is not an address of this machine"
+        })
       )
     }))
 
@@ -173,7 +177,10 @@ describe("TCP start-up errors", () => {
         tcpLayer({ port: 0, sharedSecret: Redacted.make("s".repeat(31)) }).pipe(Layer.provide(pipeline))
       )
       expect(error).toEqual(
-        new StartupError({ setting: "SLUICE_SHARED_SECRET", detail: "the shared secret must be at least 32 characters" })
+        new StartupError({
+          setting: "SLUICE_SHARED_SECRET",
+          detail: "the shared secret must be at least 32 characters"
+        })
       )
       // 32 is enough.
       const context = yield* Layer.build(

@@ -5,12 +5,12 @@
  * `SLUICE_SOCKET`, and the file removed at shutdown.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
 import * as Pipeline from "@sluice/core/Pipeline"
 import { StartupError } from "@sluice/core/StartupError"
 import * as UnixTransport from "@sluice/socket/UnixTransport"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -43,7 +43,11 @@ describe("Unix transport", () => {
       const dir = yield* TempDir
       yield* start(dir)
       const client = yield* connect({ path: path.join(dir, "agent.sock") })
-      yield* client.send(line(), JSON.stringify({ version: "1.0", action: "authenticate", shared_secret: "anything" }), flush)
+      yield* client.send(
+        line(),
+        JSON.stringify({ version: "1.0", action: "authenticate", shared_secret: "anything" }),
+        flush
+      )
       expect(yield* client.replies(2)).toEqual([
         { status: "success", message: "Authentication successful" },
         { status: "flushed", accepted: 1 }
