@@ -48,11 +48,13 @@ export const layer = (options: RegistrationOptions) =>
                 details: { role: "must be viewer" }
               })
             }
+            // Checked again in the insert's transaction: two first registrations race.
             return yield* users.create({
               email: payload.email,
               password: payload.password,
               role: "viewer",
-              firstIsAdmin: true
+              firstIsAdmin: true,
+              onlyIfFirst: !options.openRegistration
             })
           }))
         .handle("login", ({ payload }) =>

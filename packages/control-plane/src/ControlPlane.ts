@@ -95,7 +95,8 @@ export const createUser = (input: {
       Effect.mapError((error) => new ApiError.ValidationError({ message: "invalid user", details: detailsOf(error) }))
     )
     const users = yield* Users.Users
-    return yield* users.create(decoded)
+    // Without `onlyIfFirst`, creating is never forbidden.
+    return yield* users.create(decoded).pipe(Effect.catchTag("Forbidden", Effect.die))
   }).pipe(Effect.provide(Users.layer))
 
 /** Creates the configured first admin when no user exists. */
@@ -115,7 +116,10 @@ const bootstrapAdmin = (admin: ControlPlaneOptions["admin"]) =>
         return new StartupError({ setting, detail: Object.values(details).join("; ") })
       })
     )
-    yield* users.create({ ...decoded, firstIsAdmin: true }).pipe(Effect.catchTag("Conflict", () => Effect.void))
+    // Another process may have created a user meanwhile: then there is nothing to do.
+    yield* users.create({ ...decoded, firstIsAdmin: true, onlyIfFirst: true }).pipe(
+      Effect.catchTags({ Conflict: () => Effect.void, Forbidden: () => Effect.void })
+    )
   }))
 
 /** The repositories and token services. */

@@ -1,7 +1,8 @@
 /**
  * Users in the main database: e-mail (unique, lower-cased), scrypt password
  * hash, role, disabled flag. Guarantees: the first user ever created is an
- * admin (checked and inserted in one transaction); the last enabled admin
+ * admin, and closed registration admits only that one (both checked and
+ * inserted in one transaction); the last enabled admin
  * cannot be demoted, disabled or deleted (the control plane would be left
  * without one); password hashes never leave this module.
  */
@@ -14,7 +15,7 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
-import { Conflict, NotFound } from "./ApiError.js"
+import { Conflict, Forbidden, NotFound } from "./ApiError.js"
 import * as Migrations from "./Migrations.js"
 import * as Pagination from "./Pagination.js"
 import * as Password from "./Password.js"
@@ -72,6 +73,8 @@ export interface NewUser {
   readonly role: Role
   /** Make the first user of an empty database an admin (registration). */
   readonly firstIsAdmin?: boolean | undefined
+  /** Create only into an empty database (closed registration), else `Forbidden`. */
+  readonly onlyIfFirst?: boolean | undefined
 }
 
 /** A change of role or disabled flag. */
@@ -91,7 +94,7 @@ export class Users extends Context.Tag("@sluice/control-plane/Users")<Users, {
   /** How many users exist. */
   readonly count: Effect.Effect<number>
   /** Creates a user; `Conflict` when the e-mail is taken. */
-  readonly create: (input: NewUser) => Effect.Effect<User, Conflict>
+  readonly create: (input: NewUser) => Effect.Effect<User, Conflict | Forbidden>
   readonly findById: (id: string) => Effect.Effect<Option.Option<UserRecord>>
   readonly findByEmail: (email: string) => Effect.Effect<Option.Option<UserRecord>>
   /** One page, oldest first. */
@@ -129,6 +132,9 @@ export const make = Effect.gen(function*() {
           return yield* new Conflict({ message: "a user with this email exists", details: { email: "is taken" } })
         }
         const total = yield* countWhere(sql<{ n: unknown }>`SELECT count(*) AS n FROM users`)
+        if (input.onlyIfFirst === true && total > 0) {
+          return yield* new Forbidden({ message: "registration is closed: an admin creates users" })
+        }
         const role: Role = input.firstIsAdmin === true && total === 0 ? "admin" : input.role
         const user: User = { id: randomUUID(), email, role, disabled: false, created_at: now }
         yield* sql`INSERT INTO users ${

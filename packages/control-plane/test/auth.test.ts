@@ -40,6 +40,15 @@ describe("auth", () => {
       assert.strictEqual(field(second.json, "error"), "forbidden")
     }).pipe(withServer({ noAdmin: true })))
 
+  it.scoped("two first registrations at once: one admin, the other refused", () =>
+    Effect.gen(function*() {
+      const register = (email: string) =>
+        call("POST", "/api/v1/auth/register", { body: { email, password: "a long enough password" } })
+      const replies = yield* Effect.all([register("a@example.com"), register("b@example.com")], { concurrency: 2 })
+      assert.deepStrictEqual(replies.map((r) => r.status).sort(), [201, 403])
+      assert.strictEqual(field(replies.find((r) => r.status === 201)!.json, "role"), "admin")
+    }).pipe(withServer({ noAdmin: true })))
+
   it.scoped("open registration makes viewers, and refuses a higher role", () =>
     Effect.gen(function*() {
       const reply = yield* call("POST", "/api/v1/auth/register", {

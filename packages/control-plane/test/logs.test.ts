@@ -14,6 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
@@ -186,8 +187,11 @@ describe("logs", () => {
       const tail = yield* openStream(`/api/v1/logs/stream?token=${token}`, {})
       assert.strictEqual(tail.status, 200)
       yield* tail.until((text) => text.includes(": subscribed"))
-      assert.isTrue(yield* eventually(Effect.map(PubSub.size(feed), () => true)))
+      const open = (yield* Metric.value(LogStream.tailsOpen)).value
+      assert.isAtLeast(open, 1)
       yield* tail.close
+      // The client went away: the stream is interrupted and its subscription closed.
+      assert.isTrue(yield* eventually(Effect.map(Metric.value(LogStream.tailsOpen), (g) => g.value === open - 1)))
       // After the client goes, publishing still never waits (sliding) and the server stays up.
       for (let i = 0; i < 5000; i++) yield* PubSub.publish(feed, { firstId: (i + 1) * idsPerCommit, events: [event()] })
       assert.strictEqual((yield* call("GET", "/api/v1/auth/me", { token })).status, 200)
