@@ -4,8 +4,9 @@
  * runs the shared `Connection.handle` on each, and counts them.
  *
  * Lifetime: the accept loop lives in the caller's scope. Closing the scope
- * interrupts every connection (each finishes the chunk it read, so what was
- * read is offered, then is closed) and then the listener closes.
+ * refuses new connections, interrupts every open one (each finishes the
+ * chunk it read, so what was read is offered, then is closed; one still open
+ * after a grace period is destroyed), then stops accepting.
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import type * as Socket from "@effect/platform/Socket"
@@ -69,28 +70,28 @@ export const serve = (
       ingest: yield* Ingest,
       metrics
     }
-    const sockets = new Set<Net.Socket>()
+    /** The open connections and the fibers serving them. */
+    const open = new Map<Net.Socket, Fiber.Fiber<unknown, unknown>>()
+    let closing = false
 
-    const refuse = (conn: Net.Socket) =>
+    const refuse = (conn: Net.Socket, why: string) =>
       Metric.increment(metrics.connectionsRefused).pipe(
-        Effect.zipRight(
-          Connection.write(
-            conn,
-            Connection.Replies.error(`Too many connections (limit ${settings.maxConnections}); try again later`) + "\n"
-          )
-        ),
+        Effect.zipRight(Connection.write(conn, Connection.Replies.error(why) + "\n")),
         Effect.zipRight(Connection.close(conn))
       )
 
     const accept = (conn: Net.Socket) =>
-      Effect.suspend(() => {
-        if (sockets.size >= settings.maxConnections) return refuse(conn)
-        sockets.add(conn)
+      Effect.withFiberRuntime<void>((fiber) => {
+        if (closing) return refuse(conn, "The gateway is shutting down")
+        if (open.size >= settings.maxConnections) {
+          return refuse(conn, `Too many connections (limit ${settings.maxConnections}); try again later`)
+        }
+        open.set(conn, fiber)
         return Effect.all([Metric.increment(metrics.connectionsTotal), Metric.increment(metrics.connectionsOpen)]).pipe(
           Effect.zipRight(Connection.handle(conn, context)),
           Effect.ensuring(
             Effect.suspend(() => {
-              sockets.delete(conn)
+              open.delete(conn)
               return Metric.incrementBy(metrics.connectionsOpen, -1)
             })
           )
@@ -110,25 +111,32 @@ export const serve = (
         Effect.catchAllCause((cause) => Effect.logError(`agent socket listener (${settings.transport}) failed`, cause))
       )
     )
-    // Shutdown: interrupting the accept loop interrupts every connection and
-    // waits for them (each offers what it read, then closes). Connections
-    // still open after the grace period are destroyed.
+
+    // Shutdown: new connections are refused; every open one is interrupted and
+    // awaited (each offers what it read, then closes); those still open after
+    // the grace period are destroyed. Then the accept loop stops, and the
+    // server (its own finalizer) closes once no connection is left.
+    // (Finalizers are uninterruptible: the timer must be made interruptible,
+    // or the race would wait for it.)
     const destroyAll = Effect.sync(() => {
-      for (const conn of sockets) conn.destroy()
+      for (const conn of open.keys()) conn.destroy()
     })
-    // (Finalizers are uninterruptible: the timer must be made interruptible, or the race would wait for it.)
     yield* Effect.addFinalizer(() =>
-      Fiber.interrupt(accepting).pipe(
+      Effect.suspend(() => {
+        closing = true
+        return Fiber.interruptAll([...open.values()])
+      }).pipe(
         Effect.race(
           Effect.sleep(shutdownGrace).pipe(
             Effect.zipRight(destroyAll),
             Effect.zipRight(Effect.never),
             Effect.interruptible
           )
-        )
+        ),
+        Effect.zipRight(Fiber.interrupt(accepting))
       )
     )
-    return { connections: Effect.sync(() => sockets.size) }
+    return { connections: Effect.sync(() => open.size) }
   })
 
 /** The `code` of a Node system error (`EADDRINUSE`, `ENOENT`, …), if it has one. */

@@ -16,6 +16,7 @@ import { parseRfc3339 } from "@sluice/core/Timestamp"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { parseTimestamp } from "./Rfc3339.js"
 
 /** The field limits of SPEC §1. */
 export interface EntryLimits {
@@ -366,7 +367,7 @@ export const makeDecoder = (transport: string, limits: EntryLimits = defaultEntr
     let timestamp: number | undefined
     if (rawTimestamp !== undefined) {
       if (typeof rawTimestamp !== "string") return undefined
-      timestamp = parseRfc3339(rawTimestamp)
+      timestamp = parseTimestamp(rawTimestamp)
       if (timestamp === undefined) return undefined
     }
     const payloadType = value.payloadType

@@ -14,9 +14,9 @@ export const connectionsTotal = Metric.counter("sluice_socket_connections_total"
   incremental: true
 })
 
-/** Connections refused at the connection limit, tag `transport`. */
+/** Connections refused at the connection limit or while shutting down, tag `transport`. */
 export const connectionsRefused = Metric.counter("sluice_socket_connections_refused_total", {
-  description: "Agent socket connections refused at the connection limit",
+  description: "Agent socket connections refused (at the connection limit, or while shutting down)",
   incremental: true
 })
 

@@ -1,0 +1,63 @@
+/**
+ * The socket's fast timestamp path answers exactly what core's
+ * `parseRfc3339` answers, on well-formed, nearly well-formed and arbitrary
+ * strings.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { parseRfc3339 } from "@sluice/core/Timestamp"
+import { parseTimestamp } from "@sluice/socket/Rfc3339"
+import * as fc from "effect/FastCheck"
+
+const pad = (n: number, width: number) => String(n).padStart(width, "0")
+
+/** RFC 3339 shapes with every part drawn, including out-of-range values. */
+const shaped = fc.record({
+  year: fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(1970, 2000, 2024, 2025, 1900, 2100)),
+  month: fc.oneof(fc.integer({ min: 0, max: 13 }), fc.constant(2)),
+  day: fc.oneof(fc.integer({ min: 0, max: 32 }), fc.constantFrom(28, 29, 30, 31)),
+  hour: fc.integer({ min: 0, max: 25 }),
+  minute: fc.integer({ min: 0, max: 61 }),
+  second: fc.integer({ min: 0, max: 61 }),
+  separator: fc.constantFrom("T", "t", " ", "_"),
+  fraction: fc.oneof(fc.constant(""), fc.stringMatching(/^\.[0-9]{0,20}$/)),
+  zone: fc.oneof(
+    fc.constantFrom("Z", "z", "", "+00:00", "-00:00", "+0100", "UTC"),
+    fc.tuple(fc.constantFrom("+", "-"), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 })).map(
+      ([sign, h, m]) => `${sign}${pad(h, 2)}:${pad(m, 2)}`
+    )
+  )
+}).map((p) =>
+  `${pad(p.year, 4)}-${pad(p.month, 2)}-${pad(p.day, 2)}${p.separator}${pad(p.hour, 2)}:${pad(p.minute, 2)}:${
+    pad(p.second, 2)
+  }${p.fraction}${p.zone}`
+)
+
+/** A shaped string with one character replaced, inserted or removed. */
+const mutated = fc.tuple(shaped, fc.nat(), fc.constantFrom("replace", "insert", "remove"), fc.char()).map(
+  ([text, at, how, c]) => {
+    const i = at % (text.length + 1)
+    return how === "replace"
+      ? text.slice(0, i) + c + text.slice(i + 1)
+      : how === "insert"
+      ? text.slice(0, i) + c + text.slice(i)
+      : text.slice(0, i) + text.slice(i + 1)
+  }
+)
+
+describe("parseTimestamp", () => {
+  it.prop("equals core's parseRfc3339", [fc.oneof(shaped, mutated, fc.string())], ([text]) => {
+    expect(parseTimestamp(text)).toBe(parseRfc3339(text))
+  }, { fastCheck: { numRuns: 20_000 } })
+
+  it("reads the usual forms", () => {
+    expect(parseTimestamp("2025-08-31T10:30:00Z")).toBe(Date.UTC(2025, 7, 31, 10, 30))
+    expect(parseTimestamp("2025-08-31T12:30:00.5+02:00")).toBe(Date.UTC(2025, 7, 31, 10, 30, 0, 500))
+    expect(parseTimestamp("2024-02-29t10:30:00.123456-01:30")).toBe(Date.UTC(2024, 1, 29, 12, 0, 0, 123))
+    expect(parseTimestamp("2025-02-29T10:30:00Z")).toBeUndefined()
+    expect(parseTimestamp("2024-02-30T10:30:00Z")).toBeUndefined()
+    expect(parseTimestamp("2000-02-29T00:00:00Z")).toBe(Date.UTC(2000, 1, 29))
+    expect(parseTimestamp("2100-02-29T00:00:00Z")).toBeUndefined()
+    expect(parseTimestamp("2025-04-31T00:00:00Z")).toBeUndefined()
+    expect(parseTimestamp("2025-08-31T10:30:00")).toBeUndefined()
+  })
+})
