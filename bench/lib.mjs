@@ -22,7 +22,10 @@ export const tempDir = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix)
 /** Starts `sluice ARGS` and waits for its banner. */
 export const start = (args, env) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let out = ""
     const onData = (d) => {
       out += d.toString()
@@ -107,7 +110,9 @@ export const blast = async (target, n, conns) => {
       socket.on("error", reject)
       socket.on("connect", () => {
         if (typeof target === "string") pump()
-        else socket.write(JSON.stringify({ version: "1.0", action: "authenticate", shared_secret: target.secret }) + "\n")
+        else {socket.write(
+            JSON.stringify({ version: "1.0", action: "authenticate", shared_secret: target.secret }) + "\n"
+          )}
       })
     })
   const accepted = await Promise.all(Array.from({ length: conns }, (_, c) => one(c)))
@@ -117,8 +122,13 @@ export const blast = async (target, n, conns) => {
 /** A counter's value from a Prometheus text page. */
 export const metricValue = (text, name) => {
   let total = 0
-  for (const line of text.split("\n")) if (line.startsWith(name + " ") || line.startsWith(name + "{")) total += Number(line.split(" ").at(-1))
+  for (const line of text.split("\n")) {
+    if (line.startsWith(name + " ") || line.startsWith(name + "{")) total += Number(line.split(" ").at(-1))
+  }
   return total
 }
 
-export const machine = () => `${os.cpus().length}× ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+export const machine = () =>
+  `${os.cpus().length}× ${os.cpus()[0]?.model ?? "cpu"}, ${
+    Math.round(os.totalmem() / 2 ** 30)
+  } GiB, Node ${process.version}`

@@ -1,9 +1,9 @@
 // bench:store — durable group commits into SQLite through the real pipeline
 // (Ingest → EventQueue → CommitWriter → SqliteEventStore), how fast the
 // search index catches up, and peak RSS. Usage: npm run bench:store [-- N]
-import * as Pipeline from "@sluice/core/Pipeline"
-import { Ingest } from "@sluice/core/Ingest"
 import { EventStore } from "@sluice/core/EventStore"
+import { Ingest } from "@sluice/core/Ingest"
+import * as Pipeline from "@sluice/core/Pipeline"
 import { SqliteEventStore } from "@sluice/store-sql"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
@@ -29,7 +29,9 @@ const makeEvent = (i) => ({
   receivedAt: now + i,
   level: levels[i % 8],
   source: services[i % 5],
-  message: `User login attempt from 10.0.${(i >> 8) & 255}.${i & 255} for account user${i} accepted after mfa check #${i % 977}`,
+  message: `User login attempt from 10.0.${(i >> 8) & 255}.${i & 255} for account user${i} accepted after mfa check #${
+    i % 977
+  }`,
   entryType: 1,
   payloadType: "generic",
   projectId: null,
@@ -44,7 +46,10 @@ let peakRss = 0
 let peakMem = {}
 const sample = setInterval(() => {
   const m = process.memoryUsage()
-  if (m.rss > peakRss) (peakRss = m.rss), (peakMem = m)
+  if (m.rss > peakRss) {
+    peakRss = m.rss
+    peakMem = m
+  }
 }, 50)
 
 const program = Effect.gen(function*() {
@@ -88,5 +93,7 @@ const result = {
   db_mb: Math.round((fs.statSync(mainDb).size + fs.statSync(path.join(dir, "search.db")).size) / 1024 / 1024)
 }
 console.log(JSON.stringify(result, null, 2))
-if (process.env.BENCH_VERBOSE) console.log(Object.fromEntries(Object.entries(peakMem).map(([k, v]) => [k, Math.round(v / 1048576)])))
+if (process.env.BENCH_VERBOSE) {
+  console.log(Object.fromEntries(Object.entries(peakMem).map(([k, v]) => [k, Math.round(v / 1048576)])))
+}
 fs.rmSync(dir, { recursive: true, force: true })

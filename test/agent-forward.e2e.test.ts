@@ -5,9 +5,9 @@
  * agent acknowledged (`flushed`) is in the gateway exactly once, nothing is
  * stored twice, and the loss-accounting equation holds.
  */
-import { afterEach, describe, expect, it } from "vitest"
 import * as net from "node:net"
 import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
 import { eventually, freePort, type Gateway, runSluice, startGateway, storedEvents, tempDir } from "./harness.js"
 
 const running: Array<Gateway> = []
@@ -57,7 +57,13 @@ const sendAndFlush = (socketPath: string, from: number, to: number, killAfterByt
       for (let i = from; i < to; i += 10) {
         const entries = []
         for (let j = i; j < Math.min(i + 10, to); j++) {
-          entries.push({ payload: `event ${j}`, entryType: 1, source: "chaos-app", logLevel: 6, metadata: { seq: String(j) } })
+          entries.push({
+            payload: `event ${j}`,
+            entryType: 1,
+            source: "chaos-app",
+            logLevel: 6,
+            metadata: { seq: String(j) }
+          })
         }
         socket.write(JSON.stringify({ version: "1.0", entries }) + "\n")
       }

@@ -4,10 +4,10 @@
  * SIGTERM; settings from file < env < flags; each bad setting gives one
  * line naming it and exit 2.
  */
-import { afterEach, describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
 import { freePort, type Gateway, runSluice, startGateway, tempDir } from "./harness.js"
 
 const running: Array<Gateway> = []
@@ -50,7 +50,11 @@ describe("sluice up", () => {
     await new Promise<void>((r) => blocker.listen(port, "127.0.0.1", r))
     try {
       const r = await runSluice(["up"], {
-        env: { SLUICE_DATA_DIR: path.join(tempDir(), "d"), SLUICE_HTTP_PORT: String(port), SLUICE_SOCKET: path.join(tempDir(), "s.sock") }
+        env: {
+          SLUICE_DATA_DIR: path.join(tempDir(), "d"),
+          SLUICE_HTTP_PORT: String(port),
+          SLUICE_SOCKET: path.join(tempDir(), "s.sock")
+        }
       })
       expect(r.code).toBe(2)
       expect(r.stderr.trim().split("\n")).toHaveLength(1)
@@ -76,12 +80,21 @@ describe("sluice up", () => {
     [{ SLUICE_QUEUE_FULL: "drop" }, "SLUICE_QUEUE_FULL: must be one of block, reject"],
     [{ SLUICE_QUEUE_MAX_EVENTS: "0" }, "SLUICE_QUEUE_MAX_EVENTS: must be a positive integer"],
     [{ SLUICE_STORE: "mysql://x" }, "SLUICE_STORE: must be sqlite or a postgres:// URL"],
-    [{ SLUICE_STORE: "postgres://localhost/x" }, "SLUICE_STORE: the postgres store is not in this build yet; use sqlite"],
+    [
+      { SLUICE_STORE: "postgres://localhost/x" },
+      "SLUICE_STORE: the postgres store is not in this build yet; use sqlite"
+    ],
     [{ SLUICE_QUEUE: "nats://localhost:4222" }, "SLUICE_QUEUE: the nats queue is not in this build yet; use memory"]
   ])("bad setting %o → one line, exit 2", async (env, message) => {
     const r = await runSluice(["up"], { env: { SLUICE_DATA_DIR: path.join(tempDir(), "d"), ...env } })
     expect(r.code).toBe(2)
-    expect(r.stderr.trim()).toBe(`sluice: ${message}${"SLUICE_SHARED_SECRET" in env || "SLUICE_STORE" in env || "SLUICE_QUEUE" in env ? "" : ` (got ${JSON.stringify(Object.values(env)[0])})`}`)
+    expect(r.stderr.trim()).toBe(
+      `sluice: ${message}${
+        "SLUICE_SHARED_SECRET" in env || "SLUICE_STORE" in env || "SLUICE_QUEUE" in env
+          ? ""
+          : ` (got ${JSON.stringify(Object.values(env)[0])})`
+      }`
+    )
   })
 
   it("the secret itself never appears in the error", async () => {

@@ -10,8 +10,8 @@ import { EventStore } from "@sluice/core/EventStore"
 import { type ForwardBatch, Forwarder } from "@sluice/core/Forwarder"
 import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import { Ingest } from "@sluice/core/Ingest"
-import * as Pipeline from "@sluice/core/Pipeline"
 import type { LogEvent } from "@sluice/core/LogEvent"
+import * as Pipeline from "@sluice/core/Pipeline"
 import { type AccountingReport, Spool } from "@sluice/core/Spool"
 import { HttpForwarder } from "@sluice/forward-http"
 import { SqliteEventStore } from "@sluice/store-sql"
@@ -63,7 +63,9 @@ const upstream = Effect.acquireRelease(
     })
     server.listen(0, "127.0.0.1", () => {
       const port = (server.address() as net.AddressInfo).port
-      resume(Effect.succeed({ url: `http://127.0.0.1:${port}/v1/drain`, script, received, attempts: () => attempts, server }))
+      resume(
+        Effect.succeed({ url: `http://127.0.0.1:${port}/v1/drain`, script, received, attempts: () => attempts, server })
+      )
     })
   }),
   (u) => Effect.sync(() => (u as unknown as { server: http.Server }).server.close())
@@ -267,13 +269,17 @@ describe("forwarding", () => {
       yield* TestClock.adjust("1 second")
       assert.isNull(waiting.unsafePoll(), "the writer must hold the commit while the spool is full")
       assert.strictEqual((yield* (yield* EventStore).progress).committedSeq, 3)
-      const report = yield* drain().pipe(Effect.provide(HttpForwarder.layer({ url: up.url, token: Redacted.make("t") })))
+      const report = yield* drain().pipe(
+        Effect.provide(HttpForwarder.layer({ url: up.url, token: Redacted.make("t") }))
+      )
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(waiting)
       assert.strictEqual(report.total.dropped, 0)
       assert.deepStrictEqual(up.received.flatMap((r) => r.messages).slice(0, 6), ["m1", "m2", "m3", "m4", "m5", "m6"])
     }).pipe(
-      Effect.provide(Pipeline.layer({ ...Pipeline.defaultOptions, writer: { window: "1 millis", maxBatchEvents: 100 } })
-        .pipe(Layer.provideMerge(spoolLayer({ quotaBytes: 700, policy: "backpressure" }))))
+      Effect.provide(
+        Pipeline.layer({ ...Pipeline.defaultOptions, writer: { window: "1 millis", maxBatchEvents: 100 } })
+          .pipe(Layer.provideMerge(spoolLayer({ quotaBytes: 700, policy: "backpressure" })))
+      )
     ))
 })

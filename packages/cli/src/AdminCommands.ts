@@ -85,14 +85,20 @@ const createUser = Command.make(
         () => Option.map(Option.fromNullable(process.env["SLUICE_NEW_USER_PASSWORD"]), Redacted.make)
       )
       if (Option.isNone(password)) {
-        return yield* new SettingsError({ setting: "--password", detail: "give the new user's password (--password or SLUICE_NEW_USER_PASSWORD)" })
+        return yield* new SettingsError({
+          setting: "--password",
+          detail: "give the new user's password (--password or SLUICE_NEW_USER_PASSWORD)"
+        })
       }
       const data = yield* DataDir.ensure(settings.dataDir)
       const user = yield* ControlPlane.createUser({ email: o.email, password: password.value, role: o.role }).pipe(
         Effect.provide(SqliteEventStore.clientLayer(data.mainDb)),
         Effect.catchTags({
           ValidationError: (e) =>
-            new SettingsError({ setting: "create-user", detail: Object.values(e.details ?? {}).join("; ") || e.message }),
+            new SettingsError({
+              setting: "create-user",
+              detail: Object.values(e.details ?? {}).join("; ") || e.message
+            }),
           Conflict: () => new SettingsError({ setting: "EMAIL", detail: `a user ${o.email} exists already` })
         })
       )

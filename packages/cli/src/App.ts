@@ -3,14 +3,14 @@
  * the SQLite store, the pipeline (queue, writer, `Ingest`), retention, the
  * shared HTTP server with every plugin's routes, and the socket listeners.
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { ControlPlane } from "@sluice/control-plane"
+import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import * as Pipeline from "@sluice/core/Pipeline"
 import * as Retention from "@sluice/core/Retention"
 import { StartupError } from "@sluice/core/StartupError"
-import { ControlPlane } from "@sluice/control-plane"
-import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import { HttpForwarder } from "@sluice/forward-http"
 import { HttpDrain } from "@sluice/http-drain"
 import { TcpTransport, UnixTransport } from "@sluice/socket"

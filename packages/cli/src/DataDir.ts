@@ -63,7 +63,10 @@ const readOrCreate = (file: string, create: () => string) =>
       return { value, generated: true }
     },
     catch: (error) =>
-      new StartupError({ setting: "SLUICE_DATA_DIR", detail: `cannot write the secret file ${file}: ${describe(error)}` })
+      new StartupError({
+        setting: "SLUICE_DATA_DIR",
+        detail: `cannot write the secret file ${file}: ${describe(error)}`
+      })
   })
 
 /** The secrets in force, and the files that hold the generated ones. */

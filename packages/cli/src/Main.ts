@@ -22,8 +22,8 @@ import * as App from "./App.js"
 import * as DataDir from "./DataDir.js"
 import { configOption, loadSettings, settingFlags } from "./Options.js"
 import { send } from "./SendCommand.js"
-import * as SpoolCommands from "./SpoolCommands.js"
 import { type Settings, SettingsError } from "./Settings.js"
+import * as SpoolCommands from "./SpoolCommands.js"
 
 /** This build's version, from the CLI package. */
 export const version: string = (JSON.parse(
@@ -42,7 +42,10 @@ const prepare = (settings: Settings, dataDir: string) =>
       })
     }
     if (settings.queue !== "memory") {
-      return yield* new SettingsError({ setting: "SLUICE_QUEUE", detail: "the nats queue is not in this build yet; use memory" })
+      return yield* new SettingsError({
+        setting: "SLUICE_QUEUE",
+        detail: "the nats queue is not in this build yet; use memory"
+      })
     }
     const data = yield* DataDir.ensure(dataDir)
     const secrets = yield* DataDir.secrets(data, {
@@ -85,44 +88,54 @@ const run = (settings: Settings, withSockets: boolean) =>
     return yield* Effect.never
   }))
 
-const up = Command.make("up", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  loadSettings(config, flags).pipe(Effect.flatMap((s) => run(s, true)))).pipe(
-    Command.withDescription("run the gateway, the HTTP drain and the agent sockets on this machine (SQLite)")
-  )
+const up = Command.make(
+  "up",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) => loadSettings(config, flags).pipe(Effect.flatMap((s) => run(s, true)))
+).pipe(
+  Command.withDescription("run the gateway, the HTTP drain and the agent sockets on this machine (SQLite)")
+)
 
-const server = Command.make("server", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  loadSettings(config, flags).pipe(Effect.flatMap((s) => run(s, false)))).pipe(
-    Command.withDescription("run the control plane and HTTP drain only")
-  )
+const server = Command.make(
+  "server",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) => loadSettings(config, flags).pipe(Effect.flatMap((s) => run(s, false)))
+).pipe(
+  Command.withDescription("run the control plane and HTTP drain only")
+)
 
 /** `sluice agent run`: a static agent forwarding to `--upstream` with `--token`. */
-const agentRun = Command.make("run", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  Effect.scoped(Effect.gen(function*() {
-    const settings = yield* loadSettings(config, flags)
-    if (settings.upstream === undefined || settings.upstreamToken === undefined) {
-      return yield* new SettingsError({
-        setting: "--upstream",
-        detail: "sluice agent run needs --upstream URL and --token TOKEN (enrolment comes with the fleet)"
-      })
-    }
-    const { data, secrets } = yield* prepare(settings, App.agentStateDir(settings))
-    const context = yield* Layer.build(
-      App.agentLayer(settings, data, secrets, {
-        url: settings.upstream,
-        token: Redacted.make(settings.upstreamToken)
-      })
-    )
-    const sockets = socketLines(context)
-    yield* print([
-      `sluice agent ${version} is up`,
-      ...sockets,
-      `  upstream ${App.drainUrl(settings.upstream)}`,
-      `  spool    ${data.dir}  (quota ${settings.spoolQuotaBytes} bytes, ${settings.spoolFull} when full)`,
-      ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
-      "Press Ctrl-C to stop."
-    ])
-    return yield* Effect.never
-  }))).pipe(Command.withDescription("run an agent: socket listeners, spool, forwarding to --upstream"))
+const agentRun = Command.make(
+  "run",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) =>
+    Effect.scoped(Effect.gen(function*() {
+      const settings = yield* loadSettings(config, flags)
+      if (settings.upstream === undefined || settings.upstreamToken === undefined) {
+        return yield* new SettingsError({
+          setting: "--upstream",
+          detail: "sluice agent run needs --upstream URL and --token TOKEN (enrolment comes with the fleet)"
+        })
+      }
+      const { data, secrets } = yield* prepare(settings, App.agentStateDir(settings))
+      const context = yield* Layer.build(
+        App.agentLayer(settings, data, secrets, {
+          url: settings.upstream,
+          token: Redacted.make(settings.upstreamToken)
+        })
+      )
+      const sockets = socketLines(context)
+      yield* print([
+        `sluice agent ${version} is up`,
+        ...sockets,
+        `  upstream ${App.drainUrl(settings.upstream)}`,
+        `  spool    ${data.dir}  (quota ${settings.spoolQuotaBytes} bytes, ${settings.spoolFull} when full)`,
+        ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
+        "Press Ctrl-C to stop."
+      ])
+      return yield* Effect.never
+    }))
+).pipe(Command.withDescription("run an agent: socket listeners, spool, forwarding to --upstream"))
 
 const agent = Command.make("agent").pipe(
   Command.withDescription("the edge agent"),
@@ -140,13 +153,24 @@ const validate = Command.make(
     Effect.gen(function*() {
       const path = file
       const settings = yield* loadSettings(Option.some(path), {})
-      yield* Console.log(`${path}: valid (data dir ${settings.dataDir}, http ${settings.httpHost}:${settings.httpPort})`)
+      yield* Console.log(
+        `${path}: valid (data dir ${settings.dataDir}, http ${settings.httpHost}:${settings.httpPort})`
+      )
     })
 ).pipe(Command.withDescription("check a config file without running it"))
 
 const root = Command.make("sluice").pipe(
   Command.withDescription("Sluice: an Effect-native log gateway"),
-  Command.withSubcommands([up, server, agent, versionCommand, validate, ...SpoolCommands.commands, send, ...AdminCommands.commands])
+  Command.withSubcommands([
+    up,
+    server,
+    agent,
+    versionCommand,
+    validate,
+    ...SpoolCommands.commands,
+    send,
+    ...AdminCommands.commands
+  ])
 )
 
 /** The CLI, ready to run over `process.argv`. */
@@ -155,4 +179,5 @@ export const cli = Command.run(root, { name: "sluice", version })
 /** Errors that end with one line and exit code 2. */
 export const isOperatorError = (error: unknown): error is { readonly message: string } =>
   error instanceof SettingsError || (typeof error === "object" && error !== null && "_tag" in error &&
-    (error._tag === "StartupError" || error._tag === "SettingsError" || error._tag === "SocketClientError" || error._tag === "TailError"))
+    (error._tag === "StartupError" || error._tag === "SettingsError" || error._tag === "SocketClientError" ||
+      error._tag === "TailError"))

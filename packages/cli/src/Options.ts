@@ -6,7 +6,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { type Flags, flagDefinitions, readConfigFile, resolve } from "./Settings.js"
+import { flagDefinitions, type Flags, readConfigFile, resolve } from "./Settings.js"
 
 /** `--config FILE` (default: ./sluice.yaml if present). */
 export const configOption = Options.file("config").pipe(
@@ -40,4 +40,3 @@ export const loadSettings = (config: Option.Option<string>, flags: Readonly<Reco
     })
     return Either.isLeft(settings) ? Effect.fail(settings.left) : Effect.succeed(settings.right)
   })
-

@@ -30,7 +30,10 @@ const sharedSecretOf = (settings: Settings) => {
   const found = files.find((f) => fs.existsSync(f))
   return found === undefined
     ? Effect.fail(
-      new SettingsError({ setting: "SLUICE_SHARED_SECRET", detail: "--tcp needs the shared secret (none set or generated)" })
+      new SettingsError({
+        setting: "SLUICE_SHARED_SECRET",
+        detail: "--tcp needs the shared secret (none set or generated)"
+      })
     )
     : Effect.try({
       try: () => Redacted.make(fs.readFileSync(found, "utf8").trim()),
@@ -49,11 +52,18 @@ export const send = Command.make(
   {
     config: configOption,
     flags: settingFlags,
-    tcp: Options.boolean("tcp").pipe(Options.withDescription("send over TCP (with the shared secret) instead of the Unix socket")),
-    source: Options.text("source").pipe(Options.withDescription("source of text lines (default sluice-send)"), Options.optional),
+    tcp: Options.boolean("tcp").pipe(
+      Options.withDescription("send over TCP (with the shared secret) instead of the Unix socket")
+    ),
+    source: Options.text("source").pipe(
+      Options.withDescription("source of text lines (default sluice-send)"),
+      Options.optional
+    ),
     level: levelOption,
     format: Options.choice("format", ["ndjson", "text"]).pipe(
-      Options.withDescription("ndjson: each line is a message; text: each line becomes an entry (default: text when --source or --level is given)"),
+      Options.withDescription(
+        "ndjson: each line is a message; text: each line becomes an entry (default: text when --source or --level is given)"
+      ),
       Options.optional
     )
   },
@@ -66,7 +76,10 @@ export const send = Command.make(
         ? Number(level.value)
         : levelFromWord(level.value)
       if (Option.isSome(level) && levelNumber === undefined) {
-        return yield* new SettingsError({ setting: "--level", detail: "must be 1-8 or a level word such as info or error" })
+        return yield* new SettingsError({
+          setting: "--level",
+          detail: "must be 1-8 or a level word such as info or error"
+        })
       }
       const text = Option.getOrElse(format, () => Option.isSome(source) || Option.isSome(level) ? "text" : "ndjson")
       const target = tcp

@@ -24,18 +24,19 @@ interface Definition<A, D extends string | undefined = string | undefined> {
   readonly secret?: boolean
 }
 
-const integerText = (message: string) =>
-  Schema.NumberFromString.annotations({ message: () => message })
+const integerText = (message: string) => Schema.NumberFromString.annotations({ message: () => message })
 
-const port = integerText("must be a port number between 0 and 65535").pipe(Schema.int(), Schema.between(0, 65535)).annotations({
-  message: () => "must be a port number between 0 and 65535"
-})
+const port = integerText("must be a port number between 0 and 65535").pipe(Schema.int(), Schema.between(0, 65535))
+  .annotations({
+    message: () => "must be a port number between 0 and 65535"
+  })
 const positiveInt = integerText("must be a positive integer").pipe(Schema.int(), Schema.positive()).annotations({
   message: () => "must be a positive integer"
 })
-const nonNegativeInt = integerText("must be an integer of 0 or more").pipe(Schema.int(), Schema.nonNegative()).annotations({
-  message: () => "must be an integer of 0 or more"
-})
+const nonNegativeInt = integerText("must be an integer of 0 or more").pipe(Schema.int(), Schema.nonNegative())
+  .annotations({
+    message: () => "must be an integer of 0 or more"
+  })
 const nonEmpty = Schema.String.pipe(Schema.minLength(1)).annotations({ message: () => "must not be empty" })
 const host = nonEmpty
 const list = Schema.transform(Schema.String, Schema.Array(Schema.String), {
@@ -122,8 +123,18 @@ export const definitions = {
   }),
   agentStateDir: def({ key: "agent.state_dir", env: "SLUICE_AGENT_STATE_DIR", schema: nonEmpty, default: undefined }),
   allowedPaths: def({ key: "agent.allowed_paths", env: "SLUICE_ALLOWED_PATHS", schema: list, default: "/var/log" }),
-  queueMaxEvents: def({ key: "queue.max_events", env: "SLUICE_QUEUE_MAX_EVENTS", schema: positiveInt, default: "100000" }),
-  queueMaxBytes: def({ key: "queue.max_bytes", env: "SLUICE_QUEUE_MAX_BYTES", schema: positiveInt, default: "268435456" }),
+  queueMaxEvents: def({
+    key: "queue.max_events",
+    env: "SLUICE_QUEUE_MAX_EVENTS",
+    schema: positiveInt,
+    default: "100000"
+  }),
+  queueMaxBytes: def({
+    key: "queue.max_bytes",
+    env: "SLUICE_QUEUE_MAX_BYTES",
+    schema: positiveInt,
+    default: "268435456"
+  }),
   queueFull: def({
     key: "queue.full",
     env: "SLUICE_QUEUE_FULL",
@@ -131,7 +142,12 @@ export const definitions = {
     default: "block"
   }),
   queueBlockMs: def({ key: "queue.block_ms", env: "SLUICE_QUEUE_BLOCK_MS", schema: nonNegativeInt, default: "5000" }),
-  commitWindowMs: def({ key: "store.commit_window_ms", env: "SLUICE_COMMIT_WINDOW_MS", schema: nonNegativeInt, default: "50" }),
+  commitWindowMs: def({
+    key: "store.commit_window_ms",
+    env: "SLUICE_COMMIT_WINDOW_MS",
+    schema: nonNegativeInt,
+    default: "50"
+  }),
   commitMaxEvents: def({
     key: "store.commit_max_events",
     env: "SLUICE_COMMIT_MAX_EVENTS",
@@ -144,7 +160,12 @@ export const definitions = {
     schema: oneOf("normal", "full"),
     default: "normal"
   }),
-  retentionDays: def({ key: "retention.max_age_days", env: "SLUICE_RETENTION_DAYS", schema: positiveInt, default: "7" }),
+  retentionDays: def({
+    key: "retention.max_age_days",
+    env: "SLUICE_RETENTION_DAYS",
+    schema: positiveInt,
+    default: "7"
+  }),
   retentionBytes: def({
     key: "retention.max_bytes",
     env: "SLUICE_RETENTION_BYTES",
@@ -157,8 +178,18 @@ export const definitions = {
     schema: positiveInt,
     default: String(16 * 1024 * 1024)
   }),
-  maxConnections: def({ key: "socket.max_connections", env: "SLUICE_MAX_CONNECTIONS", schema: positiveInt, default: "1024" }),
-  tcpIdleSeconds: def({ key: "tcp.idle_timeout_s", env: "SLUICE_TCP_IDLE_TIMEOUT_S", schema: nonNegativeInt, default: "300" }),
+  maxConnections: def({
+    key: "socket.max_connections",
+    env: "SLUICE_MAX_CONNECTIONS",
+    schema: positiveInt,
+    default: "1024"
+  }),
+  tcpIdleSeconds: def({
+    key: "tcp.idle_timeout_s",
+    env: "SLUICE_TCP_IDLE_TIMEOUT_S",
+    schema: nonNegativeInt,
+    default: "300"
+  }),
   upstream: def({
     key: "agent.upstream",
     env: "SLUICE_UPSTREAM",
@@ -182,15 +213,30 @@ export const definitions = {
     schema: positiveInt,
     default: String(1024 ** 3)
   }),
-  spoolFull: def({ key: "agent.spool_full", env: "SLUICE_SPOOL_FULL", schema: oneOf("backpressure", "drop_oldest"), default: "backpressure" }),
+  spoolFull: def({
+    key: "agent.spool_full",
+    env: "SLUICE_SPOOL_FULL",
+    schema: oneOf("backpressure", "drop_oldest"),
+    default: "backpressure"
+  }),
   forwardBatchEvents: def({
     key: "agent.forward_batch_events",
     env: "SLUICE_FORWARD_BATCH_EVENTS",
     schema: positiveInt,
     default: "1000"
   }),
-  drainMaxBytes: def({ key: "drain.max_bytes", env: "SLUICE_DRAIN_MAX_BYTES", schema: positiveInt, default: "10485760" }),
-  drainMaxEvents: def({ key: "drain.max_events", env: "SLUICE_DRAIN_MAX_EVENTS", schema: positiveInt, default: "10000" })
+  drainMaxBytes: def({
+    key: "drain.max_bytes",
+    env: "SLUICE_DRAIN_MAX_BYTES",
+    schema: positiveInt,
+    default: "10485760"
+  }),
+  drainMaxEvents: def({
+    key: "drain.max_events",
+    env: "SLUICE_DRAIN_MAX_EVENTS",
+    schema: positiveInt,
+    default: "10000"
+  })
 } as const
 
 type Definitions = typeof definitions
@@ -248,12 +294,17 @@ export const readConfigFile = (file: string, required: boolean): Either.Either<u
     }
     const unknown = flattenKeys(tree).filter((k) => !knownKeys.has(k))
     if (unknown.length > 0) {
-      return Either.left(new SettingsError({ setting: `${path.basename(file)}: ${unknown[0]}`, detail: "unknown setting" }))
+      return Either.left(
+        new SettingsError({ setting: `${path.basename(file)}: ${unknown[0]}`, detail: "unknown setting" })
+      )
     }
     return Either.right(tree ?? undefined)
   } catch (error) {
     return Either.left(
-      new SettingsError({ setting: file, detail: `not valid YAML: ${error instanceof Error ? error.message : String(error)}` })
+      new SettingsError({
+        setting: file,
+        detail: `not valid YAML: ${error instanceof Error ? error.message : String(error)}`
+      })
     )
   }
 }

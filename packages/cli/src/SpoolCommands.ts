@@ -32,66 +32,91 @@ const spoolOf = (settings: Settings) => {
 }
 
 const row = (name: string, a: Accounting) =>
-  `${name.padEnd(12)} ${[a.received, a.forwarded, a.buffered, a.dropped, a.deadLettered].map((n) => String(n).padStart(12))
-    .join(" ")}`
+  `${name.padEnd(12)} ${
+    [a.received, a.forwarded, a.buffered, a.dropped, a.deadLettered].map((n) => String(n).padStart(12))
+      .join(" ")
+  }`
 
-const status = Command.make("status", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  Effect.gen(function*() {
-    const settings = yield* loadSettings(config, flags)
-    const layer = yield* spoolOf(settings)
-    const report = yield* Effect.flatMap(Spool, (s) => s.accounting).pipe(Effect.provide(layer))
-    const t = report.total
-    const holds = t.received === t.forwarded + t.buffered + t.dropped + t.deadLettered
-    yield* Console.log([
-      `spool ${App.agentStateDir(settings)}: ${report.spoolBytes} of ${report.quotaBytes} bytes`,
-      `${"transport".padEnd(12)} ${["received", "forwarded", "buffered", "dropped", "dead_letter"].map((h) => h.padStart(12)).join(" ")}`,
-      ...Object.entries(report.byTransport).map(([name, a]) => row(name, a)),
-      row("total", t),
-      `received = forwarded + buffered + dropped + dead_lettered: ${holds ? "holds" : "DOES NOT HOLD"}`
-    ].join("\n"))
-  })).pipe(Command.withDescription("the agent's loss accounting: received = forwarded + buffered + dropped + dead-lettered"))
+const status = Command.make(
+  "status",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) =>
+    Effect.gen(function*() {
+      const settings = yield* loadSettings(config, flags)
+      const layer = yield* spoolOf(settings)
+      const report = yield* Effect.flatMap(Spool, (s) => s.accounting).pipe(Effect.provide(layer))
+      const t = report.total
+      const holds = t.received === t.forwarded + t.buffered + t.dropped + t.deadLettered
+      yield* Console.log([
+        `spool ${App.agentStateDir(settings)}: ${report.spoolBytes} of ${report.quotaBytes} bytes`,
+        `${"transport".padEnd(12)} ${
+          ["received", "forwarded", "buffered", "dropped", "dead_letter"].map((h) => h.padStart(12)).join(" ")
+        }`,
+        ...Object.entries(report.byTransport).map(([name, a]) => row(name, a)),
+        row("total", t),
+        `received = forwarded + buffered + dropped + dead_lettered: ${holds ? "holds" : "DOES NOT HOLD"}`
+      ].join("\n"))
+    })
+).pipe(
+  Command.withDescription("the agent's loss accounting: received = forwarded + buffered + dropped + dead-lettered")
+)
 
-const list = Command.make("list", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  Effect.gen(function*() {
-    const settings = yield* loadSettings(config, flags)
-    const layer = yield* spoolOf(settings)
-    const page = yield* Effect.flatMap(Spool, (s) => s.deadLetters({ offset: 0, limit: 1000 })).pipe(
-      Effect.provide(layer)
-    )
-    if (page.total === 0) return yield* Console.log("no dead letters")
-    for (const d of page.items) {
-      yield* Console.log(
-        `#${d.id}  ${new Date(d.createdAt).toISOString()}  status ${d.status}  ${d.events.length} events  ${
-          d.response.slice(0, 200).replace(/\s+/g, " ")
-        }`
+const list = Command.make(
+  "list",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) =>
+    Effect.gen(function*() {
+      const settings = yield* loadSettings(config, flags)
+      const layer = yield* spoolOf(settings)
+      const page = yield* Effect.flatMap(Spool, (s) => s.deadLetters({ offset: 0, limit: 1000 })).pipe(
+        Effect.provide(layer)
       )
-    }
-    yield* Console.log(`${page.total} dead letters`)
-  })).pipe(Command.withDescription("list the batches the upstream refused"))
+      if (page.total === 0) return yield* Console.log("no dead letters")
+      for (const d of page.items) {
+        yield* Console.log(
+          `#${d.id}  ${new Date(d.createdAt).toISOString()}  status ${d.status}  ${d.events.length} events  ${
+            d.response.slice(0, 200).replace(/\s+/g, " ")
+          }`
+        )
+      }
+      yield* Console.log(`${page.total} dead letters`)
+    })
+).pipe(Command.withDescription("list the batches the upstream refused"))
 
-const replay = Command.make("replay", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  Effect.gen(function*() {
-    const settings = yield* loadSettings(config, flags)
-    if (settings.upstream === undefined || settings.upstreamToken === undefined) {
-      return yield* new SettingsError({ setting: "--upstream", detail: "replay needs --upstream URL and --token TOKEN" })
-    }
-    const layer = yield* spoolOf(settings)
-    const delivered = yield* ForwardLoop.replayDeadLetters().pipe(
-      Effect.provide(layer),
-      Effect.provide(
-        HttpForwarder.layer({ url: App.drainUrl(settings.upstream), token: Redacted.make(settings.upstreamToken) })
+const replay = Command.make(
+  "replay",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) =>
+    Effect.gen(function*() {
+      const settings = yield* loadSettings(config, flags)
+      if (settings.upstream === undefined || settings.upstreamToken === undefined) {
+        return yield* new SettingsError({
+          setting: "--upstream",
+          detail: "replay needs --upstream URL and --token TOKEN"
+        })
+      }
+      const layer = yield* spoolOf(settings)
+      const delivered = yield* ForwardLoop.replayDeadLetters().pipe(
+        Effect.provide(layer),
+        Effect.provide(
+          HttpForwarder.layer({ url: App.drainUrl(settings.upstream), token: Redacted.make(settings.upstreamToken) })
+        )
       )
-    )
-    yield* Console.log(`replayed ${delivered} dead letters`)
-  })).pipe(Command.withDescription("send the dead letters again (after the upstream is fixed)"))
+      yield* Console.log(`replayed ${delivered} dead letters`)
+    })
+).pipe(Command.withDescription("send the dead letters again (after the upstream is fixed)"))
 
-const purge = Command.make("purge", { config: configOption, flags: settingFlags }, ({ config, flags }) =>
-  Effect.gen(function*() {
-    const settings = yield* loadSettings(config, flags)
-    const layer = yield* spoolOf(settings)
-    const n = yield* Effect.flatMap(Spool, (s) => s.purgeDeadLetters).pipe(Effect.provide(layer))
-    yield* Console.log(`purged ${n} dead letters (they stay counted as dead-lettered)`)
-  })).pipe(Command.withDescription("delete every dead letter for good"))
+const purge = Command.make(
+  "purge",
+  { config: configOption, flags: settingFlags },
+  ({ config, flags }) =>
+    Effect.gen(function*() {
+      const settings = yield* loadSettings(config, flags)
+      const layer = yield* spoolOf(settings)
+      const n = yield* Effect.flatMap(Spool, (s) => s.purgeDeadLetters).pipe(Effect.provide(layer))
+      yield* Console.log(`purged ${n} dead letters (they stay counted as dead-lettered)`)
+    })
+).pipe(Command.withDescription("delete every dead letter for good"))
 
 const dlq = Command.make("dlq").pipe(
   Command.withDescription("the agent's dead letters"),

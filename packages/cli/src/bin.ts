@@ -3,9 +3,9 @@
  * The `sluice` binary. With no arguments it runs `sluice up`. Operator
  * errors (a bad setting, a taken port) print one line and exit 2.
  */
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import { cli, isOperatorError } from "./Main.js"
 

@@ -137,7 +137,12 @@ export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) 
       const page = yield* spool.deadLetters({ offset, limit: 100 })
       if (page.items.length === 0) return delivered
       for (const letter of page.items) {
-        const batch: ForwardBatch = { seq: 0, offset: 0, events: letter.events, idempotencyKey: `dead-letter:${letter.id}` }
+        const batch: ForwardBatch = {
+          seq: 0,
+          offset: 0,
+          events: letter.events,
+          idempotencyKey: `dead-letter:${letter.id}`
+        }
         const outcome = yield* deliver(batch, options)
         if (outcome._tag === "Right") {
           yield* spool.resolveDeadLetters([letter.id])
@@ -154,7 +159,9 @@ export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) 
 export const run = (options: ForwardLoopOptions = defaultOptions) =>
   step(options).pipe(
     Effect.flatMap((busy) => busy ? Effect.void : Effect.sleep(options.idlePoll)),
-    Effect.catchAll((error) => Effect.zipRight(Effect.logError("spool failed", error.message), Effect.sleep("1 second"))),
+    Effect.catchAll((error) =>
+      Effect.zipRight(Effect.logError("spool failed", error.message), Effect.sleep("1 second"))
+    ),
     Effect.forever
   )
 

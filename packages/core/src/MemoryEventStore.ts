@@ -5,7 +5,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type EventQuery, EventStore, type EventStats } from "./EventStore.js"
+import { type EventQuery, type EventStats, EventStore } from "./EventStore.js"
 import type { LogEvent, StoredEvent } from "./LogEvent.js"
 
 /** Event ids are `seq * idsPerCommit + position`, as in every backend. */
@@ -20,9 +20,8 @@ export const matches = (query: Omit<EventQuery, "offset" | "limit">, e: LogEvent
   (query.agentId === undefined || e.agentId === query.agentId) &&
   (query.projectId === undefined || e.projectId === query.projectId) &&
   (query.index === undefined || e.index === query.index) &&
-  (query.q === undefined || query.q.split(/\s+/).filter((w) => w.length > 0).every((w) =>
-    e.message.toLowerCase().includes(w.toLowerCase())
-  ))
+  (query.q === undefined ||
+    query.q.split(/\s+/).filter((w) => w.length > 0).every((w) => e.message.toLowerCase().includes(w.toLowerCase())))
 
 /** Builds the in-memory store. */
 export const make = Effect.sync(() => {

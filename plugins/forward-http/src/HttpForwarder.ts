@@ -5,9 +5,9 @@
  * answer for the forward loop: 2xx delivered; 408, 429, 5xx, network errors
  * and timeouts retryable (with `Retry-After`); other 4xx refused for good.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { type ForwardBatch, Forwarder, ForwardRejected, ForwardRetryable } from "@sluice/core/Forwarder"
 import { levelName } from "@sluice/core/Level"
 import type { LogEvent } from "@sluice/core/LogEvent"

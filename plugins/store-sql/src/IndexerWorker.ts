@@ -41,8 +41,12 @@ const rowsPerInsert = 50
 const placeholders = `(${new Array(columns).fill("?").join(",")})`
 const insertMany = search.prepare(`INSERT INTO events VALUES ${new Array(rowsPerInsert).fill(placeholders).join(",")}`)
 const insertOne = search.prepare(`INSERT INTO events VALUES ${placeholders}`)
-const insertFts = search.prepare("INSERT INTO events_fts (rowid, message) SELECT id, message FROM events WHERE id >= ? AND id < ?")
-const readState = search.prepare<[], { seq: number; events: number }>("SELECT seq, events FROM index_state WHERE id = 1")
+const insertFts = search.prepare(
+  "INSERT INTO events_fts (rowid, message) SELECT id, message FROM events WHERE id >= ? AND id < ?"
+)
+const readState = search.prepare<[], { seq: number; events: number }>(
+  "SELECT seq, events FROM index_state WHERE id = 1"
+)
 const writeState = search.prepare("UPDATE index_state SET seq = ?, events = ? WHERE id = 1")
 const trimEvents = search.prepare("DELETE FROM events WHERE id < ?")
 const trimFts = search.prepare("DELETE FROM events_fts WHERE rowid < ?")
@@ -57,7 +61,22 @@ const indexRows = search.transaction((rows: ReadonlyArray<{ seq: number; events:
     const first = row.seq * idsPerCommit
     for (let i = 0; i < tuples.length; i++) {
       const t = tuples[i]!
-      params.push(first + i, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], JSON.stringify(t[12]))
+      params.push(
+        first + i,
+        t[0],
+        t[1],
+        t[2],
+        t[3],
+        t[4],
+        t[5],
+        t[6],
+        t[7],
+        t[8],
+        t[9],
+        t[10],
+        t[11],
+        JSON.stringify(t[12])
+      )
       if (params.length === rowsPerInsert * columns) {
         insertMany.run(params)
         params.length = 0

@@ -11,17 +11,17 @@
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { NodeContext } from "@effect/platform-node"
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import {
   type EventPage,
   type EventQuery,
   type EventStats,
   EventStore,
-  type StoreProgress,
-  StoreError
+  StoreError,
+  type StoreProgress
 } from "@sluice/core/EventStore"
 import type { LogEvent, StoredEvent } from "@sluice/core/LogEvent"
 import * as Metrics from "@sluice/core/Metrics"
@@ -110,11 +110,12 @@ export const make = (options: SqliteEventStoreOptions) =>
     yield* migrate
     const search = yield* SqliteClient.make({ filename: options.searchFile })
     yield* search.unsafe("PRAGMA synchronous = NORMAL")
-    yield* SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(Migrations.search), table: "sluice_migrations" }).pipe(
-      Effect.provideService(SqlClient.SqlClient, search),
-      Effect.provideService(SqliteClient.SqliteClient, search),
-      Effect.provide(NodeContext.layer)
-    )
+    yield* SqliteMigrator.run({ loader: SqliteMigrator.fromRecord(Migrations.search), table: "sluice_migrations" })
+      .pipe(
+        Effect.provideService(SqlClient.SqlClient, search),
+        Effect.provideService(SqliteClient.SqliteClient, search),
+        Effect.provide(NodeContext.layer)
+      )
 
     const spoolState = yield* SqliteSpool.loadState(sql)
     const spool = SqliteSpool.make(sql, spoolState, options.spool ?? SqliteSpool.defaultOptions)
@@ -186,7 +187,9 @@ export const make = (options: SqliteEventStoreOptions) =>
             INSERT INTO commits (created_at, event_count, bytes, events)
             VALUES (${now}, ${events.length}, ${text.length}, ${text}) RETURNING seq`
           for (const key of keys) {
-            yield* sql`INSERT OR REPLACE INTO idempotency_keys (key, seq, created_at) VALUES (${key}, ${row!.seq}, ${now})`
+            yield* sql`INSERT OR REPLACE INTO idempotency_keys (key, seq, created_at) VALUES (${key}, ${
+              row!.seq
+            }, ${now})`
           }
           yield* SqliteSpool.addCounts(sql, "received", SqliteSpool.countByTransport(events))
           return row!.seq
@@ -263,7 +266,9 @@ export const make = (options: SqliteEventStoreOptions) =>
           SELECT max(seq) AS seq, sum(event_count) AS events FROM commits
           WHERE created_at < ${now - policy.maxAgeMs} AND seq <= ${last}`
         let cutSeq = byAge[0]!.seq ?? 0
-        const [size] = yield* sql<{ bytes: number | null }>`SELECT sum(bytes) AS bytes FROM commits WHERE seq > ${cutSeq}`
+        const [size] = yield* sql<
+          { bytes: number | null }
+        >`SELECT sum(bytes) AS bytes FROM commits WHERE seq > ${cutSeq}`
         let excess = (size!.bytes ?? 0) - policy.maxBytes
         if (excess > 0) {
           const oldest = yield* sql<{ seq: number; bytes: number }>`

@@ -9,10 +9,10 @@
  * never change, so after a restart the same slice is sent again with the
  * same idempotency key and an upstream Sluice stores it once.
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type { MigrationError } from "@effect/sql/Migrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { StoreError } from "@sluice/core/EventStore"
 import type { ForwardBatch } from "@sluice/core/Forwarder"

@@ -4,8 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { EventStore } from "@sluice/core/EventStore"
-import { Spool } from "@sluice/core/Spool"
 import type { LogEvent } from "@sluice/core/LogEvent"
+import { Spool } from "@sluice/core/Spool"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -81,7 +81,10 @@ describe("SqliteEventStore", () => {
       assert.strictEqual(yield* count({ offset: 0, limit: 1, agentId: "agent-1" }), 8)
       assert.strictEqual(yield* count({ offset: 0, limit: 1, projectId: "proj-a" }), 10)
       assert.strictEqual(yield* count({ offset: 0, limit: 1, index: "audit" }), 20)
-      assert.strictEqual(yield* count({ offset: 0, limit: 1, q: "declined" }), expected((e) => e.message.includes("declined")))
+      assert.strictEqual(
+        yield* count({ offset: 0, limit: 1, q: "declined" }),
+        expected((e) => e.message.includes("declined"))
+      )
       assert.strictEqual(yield* count({ offset: 0, limit: 1, q: "PAYMENT Declined" }), 14)
       assert.strictEqual(yield* count({ offset: 0, limit: 1, q: "declined", source: "billing" }), 7)
       assert.strictEqual(yield* count({ offset: 0, limit: 1, q: "nowhere" }), 0)
