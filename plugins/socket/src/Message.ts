@@ -88,6 +88,8 @@ export const metadataBytes = (metadata: Readonly<Record<string, string>>): numbe
 const mustBeString = { message: () => "must be a string" }
 const missing = (field: string) => ({ missingMessage: () => `missing required field '${field}'` })
 const integerBetween = (min: number, max: number) => (n: number) => Number.isInteger(n) && n >= min && n <= max
+const isEntryType = integerBetween(1, 5)
+const isLogLevel = integerBetween(1, 8)
 
 /** The Schemas of one set of limits. */
 export const makeSchemas = (limits: EntryLimits) => {
@@ -104,7 +106,7 @@ export const makeSchemas = (limits: EntryLimits) => {
 
   const EntryType = Schema.Number.annotations({ message: () => "must be an integer from 1 to 5" }).pipe(
     Schema.filter((n) =>
-      integerBetween(1, 5)(n) ||
+      isEntryType(n) ||
       (telemetryEntryTypes.has(n)
         ? `${n} is a telemetry entry type, which the agent socket does not accept: send it to the ingestion API (POST /v1/drain)`
         : `must be an integer from 1 to 5, got ${shown(n)}`)
@@ -120,9 +122,7 @@ export const makeSchemas = (limits: EntryLimits) => {
 
   const LogLevel = Schema.Number.annotations({ message: () => "must be an integer from 1 (EMERGENCY) to 8 (DEBUG)" })
     .pipe(
-      Schema.filter((n) =>
-        integerBetween(1, 8)(n) || `must be an integer from 1 (EMERGENCY) to 8 (DEBUG), got ${shown(n)}`
-      )
+      Schema.filter((n) => isLogLevel(n) || `must be an integer from 1 (EMERGENCY) to 8 (DEBUG), got ${shown(n)}`)
     )
 
   const Timestamp = Schema.transformOrFail(
@@ -356,13 +356,13 @@ export const makeDecoder = (transport: string, limits: EntryLimits = defaultEntr
     const payload = value.payload
     if (typeof payload !== "string" || !utf8Within(payload, limits.maxPayloadBytes)) return undefined
     const entryType = value.entryType
-    if (typeof entryType !== "number" || !integerBetween(1, 5)(entryType)) return undefined
+    if (typeof entryType !== "number" || !isEntryType(entryType)) return undefined
     const source = value.source
     if (typeof source !== "string" || source.length === 0 || !charactersWithin(source, limits.maxSourceLength)) {
       return undefined
     }
     const logLevel = value.logLevel
-    if (typeof logLevel !== "number" || !integerBetween(1, 8)(logLevel)) return undefined
+    if (typeof logLevel !== "number" || !isLogLevel(logLevel)) return undefined
     const rawTimestamp = value.timestamp
     let timestamp: number | undefined
     if (rawTimestamp !== undefined) {

@@ -98,6 +98,8 @@ interface Connection {
   readonly replies: Mailbox.ReadonlyMailbox<Reply>
 }
 
+const ignore = () => {}
+
 const connect = (target: Target) =>
   Effect.acquireRelease(
     Effect.async<Net.Socket, SocketClientError>((resume) => {
@@ -115,6 +117,8 @@ const connect = (target: Target) =>
           )
         )
       }
+      // Errors after connecting end the connection; `close` follows and ends the mailbox.
+      socket.on("error", ignore)
       socket.once("error", onError)
       socket.once("connect", () => {
         socket.off("error", onError)
@@ -129,8 +133,6 @@ const connect = (target: Target) =>
         const replies = yield* Mailbox.make<Reply>()
         let pending = ""
         socket.setEncoding("utf8")
-        // Errors end the connection; `close` follows and ends the mailbox.
-        socket.on("error", () => {})
         socket.on("data", (text: string) => {
           pending += text
           let end = pending.indexOf("\n")
