@@ -3,6 +3,7 @@
  * store whose commits can be held back, a line-oriented socket client, and
  * bounded waits on real time (never sleeps that a test relies on).
  */
+import { expect } from "@effect/vitest"
 import * as EventQueue from "@sluice/core/EventQueue"
 import { EventStore } from "@sluice/core/EventStore"
 import type { StoredEvent } from "@sluice/core/LogEvent"
@@ -282,16 +283,20 @@ export const sleepingUntil = (wakeAt: number) =>
 export const startupFailure = <A, E, R>(layer: Layer.Layer<A, E, R>) =>
   Layer.build(layer).pipe(Effect.scoped, Effect.flip)
 
-/** A metadata object whose JSON is exactly `bytes` bytes of UTF-8. */
+/** A metadata object whose JSON is exactly `bytes` bytes of UTF-8 (ASCII keys and values). */
 export const metadataOfSize = (bytes: number): Record<string, string> => {
   const metadata: Record<string, string> = {}
+  const pair = (key: string, value: string) => key.length + value.length + 6 // "k":"v" and a comma
+  let size = 1 // the braces, less the comma the first pair does not have
   let i = 0
-  // Pairs of 1000-character values, then one value sized to land exactly on `bytes`.
-  while (Buffer.byteLength(JSON.stringify(metadata)) + 1020 < bytes) {
-    metadata[`k${String(i++).padStart(4, "0")}`] = "v".repeat(1000)
+  const key = () => `k${String(i).padStart(4, "0")}`
+  // Pairs of 1000-character values while a full one and the last still fit.
+  while (size + pair(key(), "v".repeat(1000)) + pair(key(), "") < bytes) {
+    metadata[key()] = "v".repeat(1000)
+    size += pair(key(), "v".repeat(1000))
+    i++
   }
-  const key = `k${String(i).padStart(4, "0")}`
-  metadata[key] = ""
-  metadata[key] = "v".repeat(bytes - Buffer.byteLength(JSON.stringify(metadata)))
+  metadata[key()] = "v".repeat(bytes - size - pair(key(), ""))
+  expect(Buffer.byteLength(JSON.stringify(metadata))).toBe(bytes)
   return metadata
 }
