@@ -172,4 +172,16 @@ describe("SqliteEventStore", () => {
     Effect.gen(function*() {
       assert.isTrue(Option.isNone(yield* Effect.serviceOption(Spool)))
     }).pipe(Effect.provide(storeLayer(tempDir()))))
+
+  it.live("the total is exact up to the count limit and stops there", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore
+      yield* store.append(Array.from({ length: SqliteEventStore.countLimit + 50 }, (_, i) => event(i)), [])
+      yield* searchable
+      const page = yield* store.query({ offset: 0, limit: 5 })
+      assert.strictEqual(page.total, SqliteEventStore.countLimit)
+      assert.strictEqual(page.items.length, 5)
+      assert.strictEqual((yield* store.query({ offset: 0, limit: 5, source: "billing" })).total, 5025)
+      assert.strictEqual((yield* store.query({ offset: 0, limit: 5, q: "declined", index: "audit" })).total, 1675)
+    }).pipe(Effect.provide(storeLayer(tempDir()))))
 })
