@@ -12,6 +12,7 @@ import * as TestClock from "effect/TestClock"
 import {
   authenticateLine,
   bytesRead,
+  type Client,
   connectTo,
   eventually,
   flush,
@@ -35,6 +36,16 @@ const offerWaiting = EventQueue.pipe(
 const writerHeld = StoreGate.pipe(
   Effect.flatMap((gate) => eventually(Effect.sync(() => gate.appendsStarted() > 0), "the writer to reach the store"))
 )
+
+/** Fills a one-event queue: "one" is taken by the writer and held at the store, "two" waits in the queue. */
+const fillQueue = (client: Client) =>
+  Effect.gen(function*() {
+    yield* client.send(line({ payload: "one" }), ping)
+    expect(yield* client.reply).toEqual(pong)
+    yield* writerHeld
+    yield* client.send(line({ payload: "two" }), ping)
+    expect(yield* client.reply).toEqual(pong)
+  })
 
 describe.each(transports)("backpressure over %s", (transport) => {
   it.scoped("block: the agent stops reading while the queue is full, and loses nothing", () =>
@@ -70,12 +81,7 @@ describe.each(transports)("backpressure over %s", (transport) => {
     Effect.gen(function*() {
       const gate = yield* StoreGate
       const client = yield* connectTo(transport)
-      // First entry: the writer takes it and is held at the store. Second: fills the queue.
-      yield* client.send(line({ payload: "one" }), ping)
-      expect(yield* client.reply).toEqual(pong)
-      yield* writerHeld
-      yield* client.send(line({ payload: "two" }), ping)
-      expect(yield* client.reply).toEqual(pong)
+      yield* fillQueue(client)
       const start = yield* TestClock.currentTimeMillis
       yield* client.send(line({ payload: "three" }), ping)
       yield* offerWaiting
@@ -94,11 +100,7 @@ describe.each(transports)("backpressure over %s", (transport) => {
     Effect.gen(function*() {
       const gate = yield* StoreGate
       const client = yield* connectTo(transport)
-      yield* client.send(line({ payload: "one" }), ping)
-      expect(yield* client.reply).toEqual(pong)
-      yield* writerHeld
-      yield* client.send(line({ payload: "two" }), ping)
-      expect(yield* client.reply).toEqual(pong)
+      yield* fillQueue(client)
       // No clock moves: the answer does not wait for any timeout.
       yield* client.send(line({ payload: "three" }), line({ payload: "four" }), ping)
       expect(yield* client.replies(3)).toEqual([backpressure, backpressure, pong])
