@@ -126,6 +126,8 @@ const loop = async () => {
       state = indexRows(rows)
       post({ type: "indexed", seq: state.seq })
       checkpoint(false)
+      // Let the main thread's messages (stop, trim) in between transactions.
+      await new Promise<void>((resolve) => setImmediate(resolve))
       continue
     }
     checkpoint(true)

@@ -146,14 +146,18 @@ export const make = (options: SqliteEventStoreOptions) =>
     const settings: IndexerSettings = {
       commitFile: options.commitFile,
       searchFile: options.searchFile,
-      commitsPerTransaction: 4,
+      commitsPerTransaction: 2,
       pollMillis: 250
     }
     // The indexer thread; restarted after a crash (it resumes from its own state).
     let worker: Worker | undefined
     let stopping = false
     const spawn = () => {
-      const w = new Worker(new URL("./IndexerWorker.js", import.meta.url), { workerData: settings })
+      const w = new Worker(new URL("./IndexerWorker.js", import.meta.url), {
+        workerData: settings,
+        // It holds one transaction's commits at a time; a cap keeps V8 from growing its heap lazily.
+        resourceLimits: { maxOldGenerationSizeMb: 128 }
+      })
       w.on("message", (message: FromIndexer) => {
         if (message.type === "indexed") onIndexed(message.seq)
         if (message.type === "failed") Effect.runFork(Effect.logError("search indexer failed", message.reason))
