@@ -223,7 +223,7 @@ export const definitions = {
     key: "agent.forward_batch_events",
     env: "SLUICE_FORWARD_BATCH_EVENTS",
     schema: positiveInt,
-    default: "1000"
+    default: "5000"
   }),
   drainMaxBytes: def({
     key: "drain.max_bytes",

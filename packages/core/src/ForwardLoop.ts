@@ -64,9 +64,9 @@ export interface ForwardLoopOptions {
   readonly maxBackoff: Duration.DurationInput
 }
 
-/** Defaults: 1,000 events per batch, 100 ms idle poll, backoff 500 ms → 30 s. */
+/** Defaults: 5,000 events per batch, 100 ms idle poll, backoff 500 ms → 30 s. */
 export const defaultOptions: ForwardLoopOptions = {
-  maxEvents: 1000,
+  maxEvents: 5000,
   idlePoll: Duration.millis(100),
   baseBackoff: Duration.millis(500),
   maxBackoff: Duration.seconds(30)
