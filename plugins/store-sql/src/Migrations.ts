@@ -79,5 +79,11 @@ export const search = {
       sql`CREATE VIRTUAL TABLE events_fts USING fts5(message, content='', contentless_delete=1, detail=none)`,
       sql`CREATE TABLE index_state (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, events INTEGER NOT NULL)`,
       sql`INSERT INTO index_state (id, seq, events) VALUES (1, 0, 0)`
-    ], { discard: true }))
+    ], { discard: true })),
+  // Events from agents (the edge API) carry an agent id; socket and drain events do
+  // not, so this index costs nothing on their ingest path.
+  "0002_agent_index": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE INDEX events_agent_ts ON events (agent_id, ts) WHERE agent_id IS NOT NULL`
+  )
 }
