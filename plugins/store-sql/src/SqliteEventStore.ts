@@ -222,19 +222,7 @@ export const make = (options: SqliteEventStoreOptions) =>
         return rows[0]!.n > 0
       }).pipe(Effect.mapError(storeError("idempotency lookup")))
 
-    /**
-     * How a full-text filter joins the events. A rare word is best as a set
-     * of matching ids (`IN`); a common one would build a set of millions of
-     * ids first, so it is checked per row (`EXISTS … rowid =`) while the
-     * time index is walked newest first, which stops after a page.
-     */
-    const ftsStrategy = (match: string) =>
-      search<{ n: number }>`
-        SELECT count(*) AS n FROM (SELECT rowid FROM events_fts WHERE events_fts MATCH ${match} LIMIT ${
-        countLimit + 1
-      })`.pipe(Effect.map(([row]) => row!.n > countLimit ? "per-row" as const : "id-set" as const))
-
-    const where = (query: Omit<EventQuery, "offset" | "limit">, common = false) => {
+    const where = (query: Omit<EventQuery, "offset" | "limit">) => {
       const clauses = []
       if (query.from !== undefined) clauses.push(search`ts >= ${query.from}`)
       if (query.to !== undefined) clauses.push(search`ts <= ${query.to}`)
@@ -245,20 +233,14 @@ export const make = (options: SqliteEventStoreOptions) =>
       if (query.index !== undefined) clauses.push(search`idx = ${query.index}`)
       const match = query.q === undefined ? undefined : ftsQuery(query.q)
       if (match !== undefined) {
-        clauses.push(
-          common
-            ? search`EXISTS (SELECT 1 FROM events_fts WHERE events_fts MATCH ${match} AND rowid = events.id)`
-            : search`id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ${match})`
-        )
+        clauses.push(search`id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ${match})`)
       }
       return clauses.length === 0 ? search`1 = 1` : search.and(clauses)
     }
 
     const query = (query: EventQuery) =>
       Effect.gen(function*() {
-        const match = query.q === undefined ? undefined : ftsQuery(query.q)
-        const common = match === undefined ? false : (yield* ftsStrategy(match)) === "per-row"
-        const filter = where(query, common)
+        const filter = where(query)
         const rows = yield* search<EventRowDb>`
           SELECT * FROM events WHERE ${filter} ORDER BY ts DESC, id DESC LIMIT ${query.limit} OFFSET ${query.offset}`
         // Counting every match of a broad filter over millions of rows costs seconds:
