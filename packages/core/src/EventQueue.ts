@@ -108,7 +108,8 @@ interface Waiter {
 /** Builds the in-memory queue. */
 export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type"]> =>
   Effect.sync(() => {
-    const entries: Array<QueueEntry> = []
+    // Taken slots are cleared (undefined) so their batches can be collected before the array is compacted.
+    const entries: Array<QueueEntry | undefined> = []
     let head = 0
     let events = 0
     let bytes = 0
@@ -187,7 +188,7 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
         events -= entry.events.length
         bytes -= entry.bytes
         if (entry.committed !== undefined) durableEntries--
-        entries[head] = undefined as unknown as QueueEntry
+        entries[head] = undefined
         head++
       }
       if (head > 1024 && head * 2 > entries.length) {
