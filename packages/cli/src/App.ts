@@ -5,7 +5,6 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
-import * as HttpServer from "@effect/platform/HttpServer"
 import { ControlPlane } from "@sluice/control-plane"
 import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import * as Pipeline from "@sluice/core/Pipeline"
@@ -16,7 +15,6 @@ import { HttpDrain } from "@sluice/http-drain"
 import { TcpTransport, UnixTransport } from "@sluice/socket"
 import { SqliteEventStore } from "@sluice/store-sql"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { createServer } from "node:http"
@@ -92,9 +90,6 @@ export const httpLayer = <E, R>(settings: Settings, routes: Layer.Layer<never, E
 /** The token verifier over the drain tokens and the control plane's API keys. */
 export const tokensLayer = (secrets: Secrets) => ControlPlane.tokenVerifier(secrets.drainTokens)
 
-/** The HTTP server's address, formatted. */
-export const httpAddress = HttpServer.addressFormattedWith((address) => Effect.succeed(address))
-
 /** Every plugin's HTTP routes on the shared server: the drain, health, metrics and the control plane. */
 export const routesLayer = (settings: Settings, data: DataLayout) =>
   Layer.merge(
@@ -167,3 +162,11 @@ export const agentLayer = (
 /** `http://host:port` (or a URL ending in `/v1/drain`) → the drain URL. */
 export const drainUrl = (upstream: string): string =>
   upstream.replace(/\/+$/, "").endsWith("/v1/drain") ? upstream : `${upstream.replace(/\/+$/, "")}/v1/drain`
+
+/** A URL without its credentials, for banners and logs. */
+export const withoutCredentials = (url: string): string => {
+  const u = new URL(url)
+  u.username = ""
+  u.password = ""
+  return u.toString()
+}

@@ -128,7 +128,7 @@ const agentRun = Command.make(
       yield* print([
         `sluice agent ${version} is up`,
         ...sockets,
-        `  upstream ${App.drainUrl(settings.upstream)}`,
+        `  upstream ${App.withoutCredentials(App.drainUrl(settings.upstream))}`,
         `  spool    ${data.dir}  (quota ${settings.spoolQuotaBytes} bytes, ${settings.spoolFull} when full)`,
         ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
         "Press Ctrl-C to stop."

@@ -39,13 +39,32 @@ export class Ingest extends Context.Tag("@sluice/core/Ingest")<Ingest, {
 /** Builds `Ingest` over the queue. */
 export const make: Effect.Effect<Ingest["Type"], never, EventQueue> = Effect.gen(function*() {
   const queue = yield* EventQueue
+  // Tagged counters per transport, built once (tagging allocates a new metric key).
+  const counters = new Map<
+    string,
+    { readonly accepted: Metric.Metric.Counter<number>; readonly rejected: Metric.Metric.Counter<number> }
+  >()
+  const countersOf = (transport: string) => {
+    let c = counters.get(transport)
+    if (c === undefined) {
+      c = {
+        accepted: Metrics.eventsAccepted.pipe(Metric.tagged("transport", transport)),
+        rejected: Metrics.eventsRejected.pipe(
+          Metric.tagged("transport", transport),
+          Metric.tagged("reason", "backpressure")
+        )
+      }
+      counters.set(transport, c)
+    }
+    return c
+  }
   const offer = (events: ReadonlyArray<LogEvent>, options?: OfferOptions) =>
     Effect.gen(function*() {
       if (events.length === 0) {
         if (options?.durable === true) yield* barrier
         return
       }
-      const transport = options?.transport ?? events[0]!.transport
+      const counter = countersOf(options?.transport ?? events[0]!.transport)
       const committed = options?.durable === true ? yield* Deferred.make<void, CommitFailed>() : undefined
       yield* queue.offer({
         events,
@@ -53,14 +72,9 @@ export const make: Effect.Effect<Ingest["Type"], never, EventQueue> = Effect.gen
         committed,
         idempotencyKey: options?.idempotencyKey
       }).pipe(
-        Effect.tapError(() =>
-          Metric.incrementBy(
-            Metrics.eventsRejected.pipe(Metric.tagged("transport", transport), Metric.tagged("reason", "backpressure")),
-            events.length
-          )
-        )
+        Effect.tapError(() => Metric.incrementBy(counter.rejected, events.length))
       )
-      yield* Metric.incrementBy(Metrics.eventsAccepted.pipe(Metric.tagged("transport", transport)), events.length)
+      yield* Metric.incrementBy(counter.accepted, events.length)
       if (committed !== undefined) yield* Deferred.await(committed)
     })
   // An empty entry rides the queue in order: when it commits, everything before it has.

@@ -59,9 +59,11 @@ export const make = (options: HttpForwarderOptions) =>
     const client = yield* HttpClient.HttpClient
     const projectId = options.defaultProjectId ?? "default"
     const timeout = options.timeout ?? Duration.seconds(30)
+    // Credentials in the URL are never sent as part of it, printed or logged.
     const target = new URL(options.url)
     target.username = ""
     target.password = ""
+    const url = target.toString()
     const auth = options.bearer === false ? Redacted.value(options.token) : `Bearer ${Redacted.value(options.token)}`
 
     const send = (batch: ForwardBatch) =>
@@ -78,7 +80,7 @@ export const make = (options: HttpForwarderOptions) =>
           headers["content-encoding"] = "gzip"
         }
         const response = yield* client.execute(
-          HttpClientRequest.post(options.url).pipe(
+          HttpClientRequest.post(url).pipe(
             HttpClientRequest.setHeaders(headers),
             HttpClientRequest.bodyUint8Array(body, "application/json")
           )
@@ -106,7 +108,7 @@ export const make = (options: HttpForwarderOptions) =>
         Effect.catchTag("ResponseError", (error) => Effect.fail(new ForwardRetryable({ reason: error.message })))
       )
 
-    return Forwarder.of({ target: target.toString(), send })
+    return Forwarder.of({ target: url, send })
   })
 
 /** The HTTP forwarder as a layer (with Node's HTTP client). */

@@ -198,7 +198,9 @@ export const make = (options: SqliteEventStoreOptions) =>
               row!.seq
             }, ${now})`
           }
-          yield* SqliteSpool.addCounts(sql, "received", SqliteSpool.countByTransport(events))
+          if (options.forwarding === true) {
+            yield* SqliteSpool.addCounts(sql, "received", SqliteSpool.countByTransport(events))
+          }
           return row!.seq
         }))
         spoolState.spoolBytes += text.length

@@ -206,11 +206,11 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       return rows.length
     })).pipe(Effect.mapError(storeError("dead letters")))
 
-  const purgeDeadLetters = Effect.gen(function*() {
+  const purgeDeadLetters = sql.withTransaction(Effect.gen(function*() {
     const [count] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM dead_letters`
     yield* sql`DELETE FROM dead_letters`
     return count!.n
-  }).pipe(Effect.mapError(storeError("dead letters")))
+  })).pipe(Effect.mapError(storeError("dead letters")))
 
   // Drops the unsent rest of the commit at the cursor, counting what is lost.
   const dropOldest = Effect.gen(function*() {
