@@ -2,8 +2,8 @@
  * At-least-once forwarding (SPEC §6): reads unsent batches from the `Spool`
  * in commit order, sends each with the `Forwarder`, and moves the cursor only
  * after the upstream accepted it. Retryable failures (network, 408, 429, 5xx)
- * are retried forever with exponential backoff and jitter, after waiting the
- * upstream's `Retry-After` when it gave one; a batch refused for good becomes
+ * are retried forever with exponential backoff and jitter, never sooner than
+ * the upstream's `Retry-After` when it gave one; a batch refused for good becomes
  * a dead letter. One batch is in flight at a time, so order is kept.
  */
 import * as Duration from "effect/Duration"
@@ -79,6 +79,19 @@ export const backoff = (options: Pick<ForwardLoopOptions, "baseBackoff" | "maxBa
     Schedule.jittered
   )
 
+/**
+ * The retry schedule of one batch: the backoff, but never sooner than the
+ * upstream's `Retry-After` when the failure carried one.
+ */
+export const retrySchedule = (options: Pick<ForwardLoopOptions, "baseBackoff" | "maxBackoff">) =>
+  Schedule.intersect(backoff(options), Schedule.identity<ForwardRetryable | ForwardRejected>()).pipe(
+    Schedule.modifyDelay(([, error], delay) =>
+      error._tag === "ForwardRetryable" && error.retryAfterMs !== undefined
+        ? Duration.max(delay, Duration.millis(error.retryAfterMs))
+        : delay
+    )
+  )
+
 /** Sends one batch until it is delivered or refused for good. */
 export const deliver = (batch: ForwardBatch, options: ForwardLoopOptions = defaultOptions) =>
   Effect.gen(function*() {
@@ -87,15 +100,12 @@ export const deliver = (batch: ForwardBatch, options: ForwardLoopOptions = defau
       Effect.tapError((error: ForwardRetryable | ForwardRejected) =>
         error._tag === "ForwardRetryable"
           ? Effect.zipRight(
-            Effect.zipRight(
-              Metric.increment(forwardRetries),
-              Effect.logWarning("forward failed; retrying", { target: forwarder.target, reason: error.reason })
-            ),
-            error.retryAfterMs === undefined ? Effect.void : Effect.sleep(Duration.millis(error.retryAfterMs))
+            Metric.increment(forwardRetries),
+            Effect.logWarning("forward failed; retrying", { target: forwarder.target, reason: error.reason })
           )
           : Effect.void
       ),
-      Effect.retry({ schedule: backoff(options), while: (error) => error._tag === "ForwardRetryable" }),
+      Effect.retry({ schedule: retrySchedule(options), while: (error) => error._tag === "ForwardRetryable" }),
       Effect.either
     )
   })
