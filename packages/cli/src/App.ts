@@ -9,7 +9,7 @@ import { ControlPlane } from "@sluice/control-plane"
 import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import * as Pipeline from "@sluice/core/Pipeline"
 import * as Retention from "@sluice/core/Retention"
-import { StartupError } from "@sluice/core/StartupError"
+import { errorCode, StartupError } from "@sluice/core/StartupError"
 import { HttpForwarder } from "@sluice/forward-http"
 import { HttpDrain } from "@sluice/http-drain"
 import { TcpTransport, UnixTransport } from "@sluice/socket"
@@ -62,7 +62,7 @@ export const pipelineLayer = (settings: Settings, data: DataLayout) => {
 
 /** Why a listen failed, in words (EADDRINUSE → "address already in use"). */
 export const listenFailure = (cause: unknown): string => {
-  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+  const code = errorCode(cause)
   return code === "EADDRINUSE"
     ? "address already in use"
     : code === "EACCES"

@@ -3,7 +3,7 @@
  * (SPEC §0): the TCP shared secret and the drain tokens, each in its own
  * file of mode 0600. Values given by the operator win and are not written.
  */
-import { StartupError } from "@sluice/core/StartupError"
+import { describeError, errorCode, StartupError } from "@sluice/core/StartupError"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
@@ -34,8 +34,10 @@ export const layout = (dataDir: string): DataLayout => {
   }
 }
 
-const describe = (error: unknown) =>
-  error instanceof Error && "code" in error ? `${String(error.code)} (${error.message})` : String(error)
+const describe = (error: unknown) => {
+  const code = errorCode(error)
+  return code === undefined ? describeError(error) : `${code} (${describeError(error)})`
+}
 
 /** Creates the data directory (0700) and checks it is writable. */
 export const ensure = (dataDir: string) =>

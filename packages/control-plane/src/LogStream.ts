@@ -19,9 +19,9 @@
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { CommitFeed, type CommittedBatch } from "@sluice/core/CommitFeed"
 import type { EventQuery } from "@sluice/core/EventStore"
+import { matches } from "@sluice/core/EventStore"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { toStoredEventJson } from "@sluice/core/LogEvent"
-import { idsPerCommit, matches } from "@sluice/core/MemoryEventStore"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -97,7 +97,7 @@ export const events = (
     let lastSeq: number | undefined
     let skippedCommits = 0
     const cut = (batch: CommittedBatch): Array<Slice> => {
-      const seq = Math.floor(batch.firstId / idsPerCommit)
+      const seq = batch.seq
       if (lastSeq !== undefined && seq > lastSeq + 1) skippedCommits += seq - lastSeq - 1
       lastSeq = seq
       const out: Array<Slice> = []

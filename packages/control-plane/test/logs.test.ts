@@ -193,7 +193,9 @@ describe("logs", () => {
       // The client went away: the stream is interrupted and its subscription closed.
       assert.isTrue(yield* eventually(Effect.map(Metric.value(LogStream.tailsOpen), (g) => g.value === open - 1)))
       // After the client goes, publishing still never waits (sliding) and the server stays up.
-      for (let i = 0; i < 5000; i++) yield* PubSub.publish(feed, { firstId: (i + 1) * idsPerCommit, events: [event()] })
+      for (let i = 0; i < 5000; i++) {
+        yield* PubSub.publish(feed, { seq: i + 1, firstId: (i + 1) * idsPerCommit, events: [event()] })
+      }
       assert.strictEqual((yield* call("GET", "/api/v1/auth/me", { token })).status, 200)
       const refused = yield* openStream("/api/v1/logs/stream?token=bad", {})
       assert.strictEqual(refused.status, 401)
@@ -210,7 +212,11 @@ describe("logs", () => {
       assert.deepStrictEqual(Chunk.toArray(first), [": subscribed\n\n"])
       // 10 commits of 500 events while the client reads nothing: the tail keeps at most 1000.
       for (let seq = 1; seq <= 10; seq++) {
-        yield* PubSub.publish(feed, { firstId: seq * idsPerCommit, events: Array.from({ length: 500 }, () => event()) })
+        yield* PubSub.publish(feed, {
+          seq,
+          firstId: seq * idsPerCommit,
+          events: Array.from({ length: 500 }, () => event())
+        })
         yield* Effect.yieldNow()
       }
       let text = ""
@@ -225,7 +231,7 @@ describe("logs", () => {
       assert.strictEqual(field(data, "skipped_events"), 4000)
       assert.strictEqual(text.split("event: log").length - 1, 1000)
       // A gap in commit sequences (the feed itself dropped batches) is reported too.
-      yield* PubSub.publish(feed, { firstId: 14 * idsPerCommit, events: [event({ message: "after a gap" })] })
+      yield* PubSub.publish(feed, { seq: 14, firstId: 14 * idsPerCommit, events: [event({ message: "after a gap" })] })
       const after = Chunk.toArray(yield* pull).join("")
       assert.include(after, "\"skipped_commits\":3")
       assert.include(after, "after a gap")

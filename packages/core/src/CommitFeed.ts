@@ -11,6 +11,8 @@ import type { LogEvent } from "./LogEvent.js"
 
 /** A committed batch: event `i` has id `firstId + i`. */
 export interface CommittedBatch {
+  /** The commit's sequence number (a gap means a subscriber missed commits). */
+  readonly seq: number
   readonly firstId: number
   readonly events: ReadonlyArray<LogEvent>
 }

@@ -85,7 +85,7 @@ const commitGroup = (
     for (const entry of group) {
       if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
     }
-    yield* PubSub.publish(feed, { firstId: receipt.firstId, events })
+    yield* PubSub.publish(feed, { seq: receipt.seq, firstId: receipt.firstId, events })
   })
 
 /** Runs the writer loop until the queue is closed and empty. */

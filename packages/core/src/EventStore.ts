@@ -8,6 +8,21 @@ import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { LogEvent, StoredEvent } from "./LogEvent.js"
 
+/** Event ids are `seq * idsPerCommit + position`, as in every backend. */
+export const idsPerCommit = 1 << 20
+
+/** Whether an event matches the filters of a query (also used by live tails). */
+export const matches = (query: Omit<EventQuery, "offset" | "limit">, e: LogEvent): boolean =>
+  (query.from === undefined || e.timestamp >= query.from) &&
+  (query.to === undefined || e.timestamp <= query.to) &&
+  (query.level === undefined || e.level <= query.level) &&
+  (query.source === undefined || e.source === query.source) &&
+  (query.agentId === undefined || e.agentId === query.agentId) &&
+  (query.projectId === undefined || e.projectId === query.projectId) &&
+  (query.index === undefined || e.index === query.index) &&
+  (query.q === undefined ||
+    query.q.split(/\s+/).filter((w) => w.length > 0).every((w) => e.message.toLowerCase().includes(w.toLowerCase())))
+
 /** The store failed; `operation` says what it was doing. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,

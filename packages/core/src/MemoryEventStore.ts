@@ -5,23 +5,11 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type EventQuery, type EventStats, EventStore } from "./EventStore.js"
-import type { LogEvent, StoredEvent } from "./LogEvent.js"
+import { type EventStats, EventStore, idsPerCommit, matches } from "./EventStore.js"
+import type { StoredEvent } from "./LogEvent.js"
 
-/** Event ids are `seq * idsPerCommit + position`, as in every backend. */
-export const idsPerCommit = 1 << 20
-
-/** Whether an event matches the filters of a query (also used by live tails). */
-export const matches = (query: Omit<EventQuery, "offset" | "limit">, e: LogEvent): boolean =>
-  (query.from === undefined || e.timestamp >= query.from) &&
-  (query.to === undefined || e.timestamp <= query.to) &&
-  (query.level === undefined || e.level <= query.level) &&
-  (query.source === undefined || e.source === query.source) &&
-  (query.agentId === undefined || e.agentId === query.agentId) &&
-  (query.projectId === undefined || e.projectId === query.projectId) &&
-  (query.index === undefined || e.index === query.index) &&
-  (query.q === undefined ||
-    query.q.split(/\s+/).filter((w) => w.length > 0).every((w) => e.message.toLowerCase().includes(w.toLowerCase())))
+/** Re-exported for callers of the reference store. */
+export { idsPerCommit, matches }
 
 /** Builds the in-memory store. */
 export const make = Effect.sync(() => {

@@ -5,6 +5,15 @@
  */
 import * as Schema from "effect/Schema"
 
+/** The `code` of a Node system error (`EADDRINUSE`, `ENOENT`, …), if it has one. */
+export const errorCode = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/** A Node error in one line, for start-up messages. */
+export const describeError = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
 /** A start-up failure caused by the named setting. */
 export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", {
   /** The setting, as the operator writes it (e.g. `SLUICE_HTTP_PORT`). */

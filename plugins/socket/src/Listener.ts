@@ -139,11 +139,5 @@ export const serve = (
     return { connections: Effect.sync(() => open.size) }
   })
 
-/** The `code` of a Node system error (`EADDRINUSE`, `ENOENT`, …), if it has one. */
-export const errorCode = (cause: unknown): string | undefined =>
-  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
-    ? cause.code
-    : undefined
-
-/** A Node error in one line, for start-up messages. */
-export const describeError = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+/** Re-exported from core, where every start-up message shares them. */
+export { describeError, errorCode } from "@sluice/core/StartupError"

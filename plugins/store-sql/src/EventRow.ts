@@ -5,8 +5,8 @@
  */
 import type { LogEvent } from "@sluice/core/LogEvent"
 
-/** Event ids are `seq * idsPerCommit + position` (as core's memory store). */
-export const idsPerCommit = 1 << 20
+/** Event ids are `seq * idsPerCommit + position` (core's rule for every backend). */
+export { idsPerCommit } from "@sluice/core/EventStore"
 
 /** One encoded event. */
 export type EventTuple = readonly [
