@@ -1,6 +1,7 @@
 /** Sluice core: the normalised event, the pipeline services and the metrics. */
 export * as Action from "./Action.js"
 export * as AgentAuth from "./AgentAuth.js"
+export * as AgentConfig from "./AgentConfig.js"
 export * as CommitFeed from "./CommitFeed.js"
 export * as CommitWriter from "./CommitWriter.js"
 export * as EventQueue from "./EventQueue.js"
