@@ -18,7 +18,8 @@ import { type Backpressure, type CommitFailed, EventQueue, QueueClosed, saturati
 import { EventStore, type StoreError } from "@sluice/core/EventStore"
 import { Ingest } from "@sluice/core/Ingest"
 import * as Metrics from "@sluice/core/Metrics"
-import { TokenVerifier } from "@sluice/core/TokenVerifier"
+import type { LogEvent } from "@sluice/core/LogEvent"
+import { type Principal, TokenVerifier } from "@sluice/core/TokenVerifier"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -87,13 +88,50 @@ type Failure =
 const rejected = (reason: string) =>
   Metrics.eventsRejected.pipe(Metric.tagged("transport", "http"), Metric.tagged("reason", reason))
 
-/** Builds the request handler over the pipeline and the token verifier. */
-export const makeHandler = (options: DrainOptions) =>
+/**
+ * Who may post through a door, and what it stamps on the events it accepts:
+ * the drain checks drain tokens and API keys; the edge door checks agent
+ * tokens and stamps the agent's id and its inputs' routing.
+ */
+export interface Door {
+  readonly transport: string
+  /** The principal of the request, or the answer that refuses it. */
+  readonly authenticate: (
+    headers: HttpServerRequest.HttpServerRequest["headers"]
+  ) => Effect.Effect<Either.Either<Principal, HttpServerResponse.HttpServerResponse>>
+  /** Rewrites the decoded events (the raw body is at hand for extension fields). */
+  readonly stamp?: (
+    events: ReadonlyArray<LogEvent>,
+    raw: unknown,
+    principal: Principal
+  ) => Either.Either<ReadonlyArray<LogEvent>, DrainBatch.InvalidBatch>
+}
+
+/** The drain's door: `Authorization: <token>` or `Bearer <token>`, drain tokens and API keys. */
+export const drainDoor: Effect.Effect<Door, never, TokenVerifier> = Effect.map(TokenVerifier, (verifier) => ({
+  transport: "http",
+  authenticate: (headers) =>
+    Effect.gen(function*() {
+      const token = tokenOf(headers["authorization"])
+      if (token === undefined) {
+        return Either.left(ErrorBody.error(
+          "unauthorized",
+          "missing Authorization header: send the drain token, or Bearer <token>"
+        ))
+      }
+      const principal = yield* Effect.either(verifier.verify(Redacted.make(token)))
+      return Either.isLeft(principal)
+        ? Either.left(ErrorBody.error("unauthorized", "invalid token"))
+        : Either.right(principal.right)
+    })
+}))
+
+/** Builds the request handler over the pipeline and a door (default: the drain's). */
+export const makeHandler = (options: DrainOptions, door: Door) =>
   Effect.gen(function*() {
     const ingest = yield* Ingest
     const queue = yield* EventQueue
     const store = yield* EventStore
-    const verifier = yield* TokenVerifier
     const inFlight = IdempotencyKeys.make()
     const retryAfter = { "retry-after": String(options.retryAfterSeconds) }
     const rejectedInvalid = rejected("invalid")
@@ -151,7 +189,8 @@ export const makeHandler = (options: DrainOptions) =>
     const attempt = (
       request: HttpServerRequest.HttpServerRequest,
       headers: HttpServerRequest.HttpServerRequest["headers"],
-      idempotencyKey: string | undefined
+      idempotencyKey: string | undefined,
+      principal: Principal
     ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
       Effect.gen(function*() {
         const stats = queue.stats()
@@ -160,11 +199,12 @@ export const makeHandler = (options: DrainOptions) =>
         const body = yield* DrainBody.read(request, headers, options.maxBodyBytes)
         const input = yield* DrainBody.parseJson(body)
         const receivedAt = yield* Clock.currentTimeMillis
-        const events = yield* DrainBatch.decode(input, options, receivedAt)
+        const decoded = yield* DrainBatch.decode(input, options, receivedAt)
+        const events = door.stamp === undefined ? decoded : yield* door.stamp(decoded, input, principal)
         // Once offered, the batch will commit: wait for it even if the client goes away,
         // so a concurrent retry with the same key learns the real outcome.
         yield* Effect.uninterruptible(
-          ingest.offer(events, { durable: true, transport: "http", idempotencyKey, bytes: body.length })
+          ingest.offer(events, { durable: true, transport: door.transport, idempotencyKey, bytes: body.length })
         )
         return accepted()
       }).pipe(Effect.catchAll(toResponse))
@@ -172,17 +212,10 @@ export const makeHandler = (options: DrainOptions) =>
     const respond = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
         const headers = request.headers
-        const token = tokenOf(headers["authorization"])
-        if (token === undefined) {
-          return ErrorBody.error(
-            "unauthorized",
-            "missing Authorization header: send the drain token, or Bearer <token>"
-          )
-        }
-        const principal = yield* Effect.either(verifier.verify(Redacted.make(token)))
-        if (Either.isLeft(principal)) return ErrorBody.error("unauthorized", "invalid token")
+        const principal = yield* door.authenticate(headers)
+        if (Either.isLeft(principal)) return principal.left
         const key = headers["idempotency-key"]
-        if (key === undefined) return yield* attempt(request, headers, undefined)
+        if (key === undefined) return yield* attempt(request, headers, undefined, principal.right)
         const problem = IdempotencyKeys.problem(key)
         if (problem !== undefined) {
           return ErrorBody.error("validation_error", "invalid Idempotency-Key header", {
@@ -193,7 +226,7 @@ export const makeHandler = (options: DrainOptions) =>
         const outcome = yield* inFlight.run(
           scoped,
           store.hasIdempotencyKey(scoped),
-          attempt(request, headers, scoped),
+          attempt(request, headers, scoped, principal.right),
           (response) => response.status === 202
         )
         return Option.getOrElse(outcome, accepted)
@@ -216,5 +249,8 @@ export const makeHandler = (options: DrainOptions) =>
  */
 export const layer = (options: Partial<DrainOptions> = {}) =>
   HttpLayerRouter.use((router) =>
-    Effect.flatMap(makeHandler({ ...defaultOptions, ...options }), (handler) => router.add("POST", path, handler))
+    drainDoor.pipe(
+      Effect.flatMap((door) => makeHandler({ ...defaultOptions, ...options }, door)),
+      Effect.flatMap((handler) => router.add("POST", path, handler))
+    )
   )

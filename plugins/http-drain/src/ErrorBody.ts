@@ -10,6 +10,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 export const codes = {
   validation_error: 400,
   unauthorized: 401,
+  forbidden: 403,
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal_error: 500,

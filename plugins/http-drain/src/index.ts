@@ -6,6 +6,7 @@
 export * as DrainBatch from "./DrainBatch.js"
 export * as DrainBody from "./DrainBody.js"
 export * as DrainRoutes from "./DrainRoutes.js"
+export * as EdgeRoutes from "./EdgeRoutes.js"
 export * as ErrorBody from "./ErrorBody.js"
 export * as HealthRoutes from "./HealthRoutes.js"
 export * as HttpDrain from "./HttpDrain.js"

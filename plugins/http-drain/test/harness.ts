@@ -13,11 +13,13 @@ import type { StoredEvent } from "@sluice/core/LogEvent"
 import * as MemoryEventStore from "@sluice/core/MemoryEventStore"
 import * as Pipeline from "@sluice/core/Pipeline"
 import * as TokenVerifier from "@sluice/core/TokenVerifier"
+import { AgentAuth, AgentForbidden, AgentUnauthorized } from "@sluice/core/AgentAuth"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
+import * as EdgeRoutes from "../src/EdgeRoutes.js"
 import * as HttpDrain from "../src/HttpDrain.js"
 
 /** The drain tokens the test server accepts. */
@@ -81,7 +83,27 @@ const makeControls = Effect.gen(function*() {
 export interface ServerOptions {
   readonly drain?: Partial<HttpDrain.HttpDrainOptions>
   readonly queue?: Partial<EventQueueOptions>
+  /** Also serve the edge logs route (agent tokens of `agentTokens`). */
+  readonly edge?: boolean
 }
+
+/** Agent tokens of the test `AgentAuth`: token → agent id (`revoked` is refused with 403). */
+export const agentTokens = { "AGT_agent_one": "agent-1", "AGT_agent_two": "agent-2" } as const
+
+/** A test `AgentAuth` over `agentTokens`; `AGT_revoked` is a revoked token. */
+export const testAgentAuth = Layer.succeed(
+  AgentAuth,
+  AgentAuth.of({
+    authenticate: (token) => {
+      const value = Redacted.value(token)
+      if (value === "AGT_revoked") return Effect.fail(new AgentForbidden({ reason: "the agent token was revoked" }))
+      const agentId = (agentTokens as Record<string, string>)[value]
+      return agentId === undefined
+        ? Effect.fail(new AgentUnauthorized({ reason: "unknown agent token" }))
+        : Effect.succeed({ agentId, groupId: "group-1" })
+    }
+  })
+)
 
 /** Everything a test reaches: the server, the pipeline, the store. */
 export type Served = HttpServer.HttpServer | EventStore | EventQueue | Ingest | TestControls
@@ -107,7 +129,10 @@ export const serve = (options: ServerOptions = {}): Layer.Layer<Served, unknown>
     const { gate } = yield* TestControls
     yield* Effect.addFinalizer(() => gate.open)
   }))
-  return HttpLayerRouter.serve(HttpDrain.layer(options.drain), { disableLogger: true, disableListenLog: true }).pipe(
+  const routes = options.edge === true
+    ? Layer.merge(HttpDrain.layer(options.drain), EdgeRoutes.layer().pipe(Layer.provide(testAgentAuth)))
+    : HttpDrain.layer(options.drain)
+  return HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.merge(releaseGate),
     Layer.provideMerge(server),
     Layer.provideMerge(TokenVerifier.layerTokens(tokens.map((t) => Redacted.make(t)))),
