@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as DrainBatch from "./DrainBatch.js"
-import { type Door, defaultOptions, type DrainOptions, makeHandler, tokenOf } from "./DrainRoutes.js"
+import { defaultOptions, type Door, type DrainOptions, makeHandler, tokenOf } from "./DrainRoutes.js"
 import * as ErrorBody from "./ErrorBody.js"
 
 /** The edge logs path. */
@@ -33,8 +33,7 @@ export const stamp = (
   raw: unknown,
   principal: Principal
 ): Either.Either<ReadonlyArray<LogEvent>, DrainBatch.InvalidBatch> => {
-  const rawEvents: ReadonlyArray<unknown> =
-    DrainBatch.isJsonObject(raw) && Array.isArray(raw.events) ? raw.events : []
+  const rawEvents: ReadonlyArray<unknown> = DrainBatch.isJsonObject(raw) && Array.isArray(raw.events) ? raw.events : []
   const details: Record<string, string> = {}
   const out = new Array<LogEvent>(events.length)
   for (let i = 0; i < events.length; i++) {
