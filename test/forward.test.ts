@@ -35,11 +35,11 @@ const upstream = Effect.acquireRelease(
   Effect.async<{
     url: string
     script: Array<Answer>
-    received: Array<{ key: string; messages: Array<string> }>
+    received: Array<{ key: string; messages: Array<string>; authorization: string; events: Array<unknown> }>
     attempts: () => number
   }>((resume) => {
     const script: Array<Answer> = []
-    const received: Array<{ key: string; messages: Array<string> }> = []
+    const received: Array<{ key: string; messages: Array<string>; authorization: string; events: Array<unknown> }> = []
     let attempts = 0
     const server = http.createServer((req, res) => {
       const chunks: Array<Buffer> = []
@@ -55,7 +55,12 @@ const upstream = Effect.acquireRelease(
           const raw = Buffer.concat(chunks)
           const text = req.headers["content-encoding"] === "gzip" ? zlib.gunzipSync(raw).toString() : raw.toString()
           const body = JSON.parse(text) as { events: Array<{ message: string }> }
-          received.push({ key: String(req.headers["idempotency-key"]), messages: body.events.map((e) => e.message) })
+          received.push({
+            key: String(req.headers["idempotency-key"]),
+            messages: body.events.map((e) => e.message),
+            authorization: String(req.headers["authorization"]),
+            events: body.events
+          })
         }
         res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers })
         res.end(answer.body ?? "{}")
@@ -144,6 +149,40 @@ describe("forwarding", () => {
       assert.strictEqual(new Set(up.received.map((r) => r.key)).size, up.received.length)
       assert.strictEqual(report.total.forwarded, 7)
       assert.strictEqual(report.byTransport.tcp!.forwarded, 2)
+      assertEquation(report)
+    }).pipe(Effect.provide(spoolLayer())))
+
+  it.scopedLive("401 and 403 are retried, never dead-lettered; a rotated token is used at once; edge routing sent", () =>
+    Effect.gen(function*() {
+      const up = yield* upstream
+      up.script.push({ status: 401 }, { status: 403 })
+      const store = yield* EventStore
+      yield* store.append([{ ...event(1, "file"), index: "web", sourcetype: "nginx" }], [])
+      let token = "AGT_old"
+      let reads = 0
+      const current = Effect.sync(() => {
+        // The token is rotated after the first refused attempt.
+        if (++reads > 1) token = "AGT_new"
+        return Redacted.make(token)
+      })
+      const report = yield* drain().pipe(
+        Effect.provide(HttpForwarder.layer({ url: up.url, token: current, routing: true }))
+      )
+      assert.strictEqual(up.attempts(), 3)
+      assert.strictEqual(report.total.deadLettered, 0)
+      assert.strictEqual(report.total.forwarded, 1)
+      assert.deepStrictEqual(up.received.map((r) => r.authorization), ["Bearer AGT_new"])
+      assert.deepStrictEqual(up.received[0]!.events[0], {
+        project_id: "default",
+        timestamp: "2025-08-31T10:00:01.000Z",
+        level: "notice",
+        service: "app",
+        message: "m1",
+        metadata: {},
+        index: "web",
+        sourcetype: "nginx",
+        transport: "file"
+      })
       assertEquation(report)
     }).pipe(Effect.provide(spoolLayer())))
 

@@ -3,7 +3,14 @@
  * an edge endpoint with the same body): events in the drain's shape, gzip,
  * `Idempotency-Key` from the batch, a timeout per attempt. It classifies the
  * answer for the forward loop: 2xx delivered; 408, 429, 5xx, network errors
- * and timeouts retryable (with `Retry-After`); other 4xx refused for good.
+ * and timeouts retryable (with `Retry-After`); 401 and 403 retryable too (a
+ * token being rotated or fixed must not send accepted events to the dead
+ * letters); other 4xx refused for good.
+ *
+ * For an enrolled agent posting to the edge endpoint, `routing: true` adds
+ * each event's `index`, `sourcetype` and `transport` (extension fields the
+ * edge keeps), and `token` may be an Effect read on every attempt, so a
+ * rotated token is used at once.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -11,6 +18,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { type ForwardBatch, Forwarder, ForwardRejected, ForwardRetryable } from "@sluice/core/Forwarder"
 import { levelName } from "@sluice/core/Level"
 import type { LogEvent } from "@sluice/core/LogEvent"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -24,7 +32,10 @@ const gzip = promisify(zlib.gzip)
 export interface HttpForwarderOptions {
   /** The full URL to post to, e.g. `http://gateway:8080/v1/drain`. */
   readonly url: string
-  readonly token: Redacted.Redacted<string>
+  /** The token, or an Effect that reads the current one on every attempt. */
+  readonly token: Redacted.Redacted<string> | Effect.Effect<Redacted.Redacted<string>>
+  /** Also send each event's `index`, `sourcetype` and `transport` (for the edge endpoint). */
+  readonly routing?: boolean | undefined
   /** Sent as `Authorization: Bearer …` (default) or as the raw token. */
   readonly bearer?: boolean | undefined
   /** `project_id` for events that have none (socket entries): default `default`. */
@@ -42,6 +53,14 @@ export const toDrainEvent = (e: LogEvent, defaultProjectId: string) => ({
   service: e.source,
   message: e.message,
   metadata: e.metadata
+})
+
+/** An event in the drain's shape plus the routing the edge keeps. */
+export const toEdgeEvent = (e: LogEvent, defaultProjectId: string) => ({
+  ...toDrainEvent(e, defaultProjectId),
+  index: e.index,
+  sourcetype: e.sourcetype,
+  transport: e.transport
 })
 
 /** Seconds or an HTTP date, in milliseconds; `undefined` when absent or unreadable. */
@@ -64,13 +83,16 @@ export const make = (options: HttpForwarderOptions) =>
     target.username = ""
     target.password = ""
     const url = target.toString()
-    const auth = options.bearer === false ? Redacted.value(options.token) : `Bearer ${Redacted.value(options.token)}`
+    const token = Effect.isEffect(options.token) ? options.token : Effect.succeed(options.token)
+    const authOf = (t: Redacted.Redacted<string>) =>
+      options.bearer === false ? Redacted.value(t) : `Bearer ${Redacted.value(t)}`
+    const shape = options.routing === true ? toEdgeEvent : toDrainEvent
 
     const send = (batch: ForwardBatch) =>
       Effect.gen(function*() {
-        const json = JSON.stringify({ events: batch.events.map((e) => toDrainEvent(e, projectId)) })
+        const json = JSON.stringify({ events: batch.events.map((e) => shape(e, projectId)) })
         const headers: Record<string, string> = {
-          authorization: auth,
+          authorization: authOf(yield* token),
           "idempotency-key": batch.idempotencyKey,
           "content-type": "application/json"
         }
@@ -94,8 +116,11 @@ export const make = (options: HttpForwarderOptions) =>
         const status = response.status
         if (status >= 200 && status < 300) return
         const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+        if (status === 401 || status === 403) {
+          return yield* new ForwardRetryable({ reason: `upstream refused the token (${status})`, status })
+        }
         if (status === 408 || status === 429 || status >= 500) {
-          const retryAfterMs = parseRetryAfter(response.headers["retry-after"], Date.now())
+          const retryAfterMs = parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
           return yield* new ForwardRetryable({
             reason: `upstream answered ${status}`,
             status,
