@@ -43,22 +43,45 @@ export const retentionOptions = (settings: Settings): Retention.RetentionOptions
 /**
  * The store and the pipeline over it. The main database's `SqlClient` stays
  * in the output: the control plane keeps its tables in the same database.
+ * With an upstream (`--upstream URL --token T`), the gateway also forwards
+ * everything it stores: its store keeps a spool (retention spares what is not
+ * forwarded yet), and the forward loop and its `Forwarder` are in the output
+ * (the control plane's dead-letters endpoints use them).
  */
 export const pipelineLayer = (settings: Settings, data: DataLayout) => {
-  const store = SqliteEventStore.layer({
-    commitFile: data.mainDb,
-    searchFile: data.searchDb,
-    synchronous: settings.sqliteSync
-  }).pipe(
-    Layer.provideMerge(SqliteEventStore.clientLayer(data.mainDb)),
-    Layer.mapError((error) =>
-      new StartupError({ setting: "SLUICE_DATA_DIR", detail: `cannot open the store in ${data.dir}: ${error.message}` })
+  const upstream = upstreamOf(settings)
+  const storeOptions = { commitFile: data.mainDb, searchFile: data.searchDb, synchronous: settings.sqliteSync }
+  const opened = <A, E, R>(store: Layer.Layer<A, E & { readonly message: string }, R>) =>
+    store.pipe(
+      Layer.provideMerge(SqliteEventStore.clientLayer(data.mainDb)),
+      Layer.mapError((error) =>
+        new StartupError({
+          setting: "SLUICE_DATA_DIR",
+          detail: `cannot open the store in ${data.dir}: ${error.message}`
+        })
+      )
     )
-  )
-  const pipeline = Pipeline.layer(pipelineOptions(settings))
-  const retention = Retention.layer(retentionOptions(settings))
-  return Layer.merge(pipeline, retention).pipe(Layer.provideMerge(store))
+  const pipeline = Layer.merge(Pipeline.layer(pipelineOptions(settings)), Retention.layer(retentionOptions(settings)))
+  if (upstream === undefined) return pipeline.pipe(Layer.provideMerge(opened(SqliteEventStore.layer(storeOptions))))
+  const store = opened(SqliteEventStore.layerWithSpool({
+    ...storeOptions,
+    spool: { quotaBytes: settings.spoolQuotaBytes, policy: settings.spoolFull }
+  }))
+  const forward = forwardLayer(settings, { url: drainUrl(upstream.url), token: upstream.token })
+  return Layer.merge(pipeline, forward).pipe(Layer.provideMerge(store))
 }
+
+/** The upstream of `--upstream` and `--token`, when both are set. */
+export const upstreamOf = (settings: Settings) =>
+  settings.upstream === undefined || settings.upstreamToken === undefined
+    ? undefined
+    : { url: settings.upstream, token: Redacted.make(settings.upstreamToken) }
+
+/** The forward loop over the HTTP forwarder; the `Forwarder` stays in the output. */
+export const forwardLayer = (settings: Settings, forwarder: HttpForwarder.HttpForwarderOptions) =>
+  ForwardLoop.layer({ ...ForwardLoop.defaultOptions, maxEvents: settings.forwardBatchEvents }).pipe(
+    Layer.provideMerge(HttpForwarder.layer(forwarder))
+  )
 
 /** Why a listen failed, in words (EADDRINUSE → "address already in use"). */
 export const listenFailure = (cause: unknown): string => {
@@ -149,9 +172,7 @@ export const agentLayer = (
     )
   )
   const pipeline = Pipeline.layer(pipelineOptions(settings))
-  const forward = ForwardLoop.layer({ ...ForwardLoop.defaultOptions, maxEvents: settings.forwardBatchEvents }).pipe(
-    Layer.provide(HttpForwarder.layer({ url: drainUrl(upstream.url), token: upstream.token }))
-  )
+  const forward = forwardLayer(settings, { url: drainUrl(upstream.url), token: upstream.token })
   const retention = Retention.layer(retentionOptions(settings))
   return Layer.mergeAll(socketsLayer(settings, secrets), forward, retention).pipe(
     Layer.provideMerge(pipeline),

@@ -225,6 +225,69 @@ export const definitions = {
     schema: positiveInt,
     default: "5000"
   }),
+  apiUrl: def({
+    key: "agent.api_url",
+    env: "SLUICE_AGENT_API_URL",
+    flag: "api-url",
+    schema: Schema.String.pipe(Schema.filter((s) => /^https?:\/\/[^/]+/.test(s), {
+      message: () => "must be an http:// or https:// URL (the control plane's base URL, without /api/v1)"
+    })),
+    default: undefined
+  }),
+  enrolGroup: def({
+    key: "agent.group",
+    env: "SLUICE_AGENT_GROUP",
+    flag: "group",
+    schema: nonEmpty,
+    default: undefined
+  }),
+  agentVersion: def({ key: "agent.version", env: "SLUICE_AGENT_VERSION", schema: nonEmpty, default: undefined }),
+  pollIntervalSeconds: def({
+    key: "agent.poll_interval_s",
+    env: "SLUICE_AGENT_POLL_INTERVAL_S",
+    schema: positiveInt,
+    default: "10"
+  }),
+  heartbeatIntervalSeconds: def({
+    key: "agent.heartbeat_interval_s",
+    env: "SLUICE_AGENT_HEARTBEAT_INTERVAL_S",
+    schema: positiveInt,
+    default: "30"
+  }),
+  upgradeCommand: def({
+    key: "agent.upgrade_command",
+    env: "SLUICE_AGENT_UPGRADE_COMMAND",
+    schema: Schema.String.pipe(Schema.filter((s) => s.includes("{version}"), {
+      message: () => "must contain {version}"
+    })),
+    default: "npm install -g @sluice/cli@{version}"
+  }),
+  offlineAfterSeconds: def({
+    key: "fleet.offline_after_s",
+    env: "SLUICE_OFFLINE_AFTER_S",
+    schema: positiveInt,
+    default: "300"
+  }),
+  rateLimitAuth: def({ key: "rate_limits.auth", env: "SLUICE_RATE_LIMIT_AUTH", schema: positiveInt, default: "10" }),
+  rateLimitDashboard: def({
+    key: "rate_limits.dashboard",
+    env: "SLUICE_RATE_LIMIT_DASHBOARD",
+    schema: positiveInt,
+    default: "60"
+  }),
+  rateLimitAgents: def({
+    key: "rate_limits.agents",
+    env: "SLUICE_RATE_LIMIT_AGENTS",
+    schema: positiveInt,
+    default: "100"
+  }),
+  rateLimitEdge: def({ key: "rate_limits.edge", env: "SLUICE_RATE_LIMIT_EDGE", schema: positiveInt, default: "1000" }),
+  rateLimitStreaming: def({
+    key: "rate_limits.streaming",
+    env: "SLUICE_RATE_LIMIT_STREAMING",
+    schema: positiveInt,
+    default: "10"
+  }),
   drainMaxBytes: def({
     key: "drain.max_bytes",
     env: "SLUICE_DRAIN_MAX_BYTES",
