@@ -5,6 +5,7 @@
 // 2. The gateway starts on the upstream's port: the agent forwards the whole
 //    backlog; events/s until the gateway has committed them all.
 // Usage: npm run bench:forward [-- N]
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { blast, freePort, machine, metricValue, peakRssMb, start, stop, tempDir } from "./lib.mjs"
 
@@ -34,6 +35,12 @@ const gateway = await start(["up"], {
   SLUICE_DRAIN_TOKENS: token,
   SLUICE_SHARED_SECRET: "y".repeat(48)
 })
+const cpuSeconds = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+const agentCpu0 = cpuSeconds(agent.pid)
+const gatewayCpu0 = cpuSeconds(gateway.pid)
 const t1 = performance.now()
 let committed = 0
 while (committed < accepted) {
@@ -44,6 +51,8 @@ while (committed < accepted) {
   )
 }
 const forwardSeconds = (performance.now() - t1) / 1000
+const agentCpu = cpuSeconds(agent.pid) - agentCpu0
+const gatewayCpu = cpuSeconds(gateway.pid) - gatewayCpu0
 const result = {
   date: new Date().toISOString(),
   machine: machine(),
@@ -53,6 +62,9 @@ const result = {
   backlog_agent_peak_rss_mb: backlogRss,
   forward_events_per_s: Math.round(committed / forwardSeconds),
   forward_seconds: +forwardSeconds.toFixed(2),
+  // CPU seconds each process spent while forwarding (2 cores = 2 s per second).
+  agent_cpu_s: +agentCpu.toFixed(2),
+  gateway_cpu_s: +gatewayCpu.toFixed(2),
   agent_peak_rss_mb: peakRssMb(agent.pid),
   gateway_peak_rss_mb: peakRssMb(gateway.pid)
 }

@@ -80,7 +80,7 @@ export const upstreamOf = (settings: Settings) =>
 /** The forward loop over the HTTP forwarder; the `Forwarder` stays in the output. */
 export const forwardLayer = (settings: Settings, forwarder: HttpForwarder.HttpForwarderOptions) =>
   ForwardLoop.layer({ ...ForwardLoop.defaultOptions, maxEvents: settings.forwardBatchEvents }).pipe(
-    Layer.provideMerge(HttpForwarder.layer(forwarder))
+    Layer.provideMerge(HttpForwarder.layer({ ...forwarder, gzip: settings.forwardGzip === "true" }))
   )
 
 /** Why a listen failed, in words (EADDRINUSE → "address already in use"). */

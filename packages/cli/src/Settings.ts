@@ -288,6 +288,12 @@ export const definitions = {
     schema: positiveInt,
     default: "10"
   }),
+  forwardGzip: def({
+    key: "agent.forward_gzip",
+    env: "SLUICE_FORWARD_GZIP",
+    schema: oneOf("true", "false"),
+    default: "true"
+  }),
   drainMaxBytes: def({
     key: "drain.max_bytes",
     env: "SLUICE_DRAIN_MAX_BYTES",
