@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import * as ApiError from "./ApiError.js"
 import { ApiKey, CreatedApiKey } from "./ApiKeys.js"
 import { RequireAdmin, RequireViewer, RequireViewerStream } from "./Authentication.js"
+import { DeadLettersGroup } from "./DeadLettersApi.js"
 import * as Pagination from "./Pagination.js"
 import { Password } from "./Password.js"
 import { RateLimit } from "./RateLimit.js"
@@ -292,6 +293,7 @@ export class Api extends HttpApi.make("sluice")
   .add(UsersGroup)
   .add(ApiKeysGroup)
   .add(LogsGroup)
+  .add(DeadLettersGroup)
   .annotateContext(OpenApi.annotations({
     title: "Sluice control plane",
     version: "1",

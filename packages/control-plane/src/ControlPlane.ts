@@ -38,6 +38,7 @@ import * as ApiKeys from "./ApiKeys.js"
 import * as ApiRoutes from "./ApiRoutes.js"
 import * as Authentication from "./Authentication.js"
 import * as AuthHandlers from "./AuthHandlers.js"
+import * as DeadLetterHandlers from "./DeadLetterHandlers.js"
 import * as Jwt from "./Jwt.js"
 import * as LogHandlers from "./LogHandlers.js"
 import * as LogStream from "./LogStream.js"
@@ -136,6 +137,7 @@ export const layer = (options: ControlPlaneOptions) => {
     AuthHandlers.layer({ openRegistration: options.openRegistration ?? false }),
     UserHandlers.layer,
     ApiKeyHandlers.layer,
+    DeadLetterHandlers.layer,
     LogHandlers.layer({ ...LogStream.defaultOptions, ...options.stream })
   ).pipe(
     Layer.provide(Authentication.layer),

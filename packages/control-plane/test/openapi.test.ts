@@ -21,7 +21,10 @@ const expected: ReadonlyArray<readonly [path: string, method: string, security: 
   ["/api/v1/api-keys/{id}", "delete", ["bearer", "apiKey"]],
   ["/api/v1/logs", "get", ["bearer", "apiKey"]],
   ["/api/v1/logs/stream", "get", ["bearer", "apiKey", "token"]],
-  ["/api/v1/stats", "get", ["bearer", "apiKey"]]
+  ["/api/v1/stats", "get", ["bearer", "apiKey"]],
+  ["/api/v1/dead-letters", "get", ["bearer", "apiKey"]],
+  ["/api/v1/dead-letters/replay", "post", ["bearer", "apiKey"]],
+  ["/api/v1/dead-letters", "delete", ["bearer", "apiKey"]]
 ]
 
 describe("OpenAPI", () => {
