@@ -19,6 +19,7 @@ import * as ApiError from "./ApiError.js"
 import { ApiKey, CreatedApiKey } from "./ApiKeys.js"
 import { RequireAdmin, RequireViewer, RequireViewerStream } from "./Authentication.js"
 import { DeadLettersGroup } from "./DeadLettersApi.js"
+import { AgentsGroup, EdgeGroup, EnrolmentTokensGroup, GroupsGroup } from "./FleetApi.js"
 import * as Pagination from "./Pagination.js"
 import { Password } from "./Password.js"
 import { RateLimit } from "./RateLimit.js"
@@ -294,6 +295,10 @@ export class Api extends HttpApi.make("sluice")
   .add(ApiKeysGroup)
   .add(LogsGroup)
   .add(DeadLettersGroup)
+  .add(GroupsGroup)
+  .add(EnrolmentTokensGroup)
+  .add(AgentsGroup)
+  .add(EdgeGroup)
   .annotateContext(OpenApi.annotations({
     title: "Sluice control plane",
     version: "1",

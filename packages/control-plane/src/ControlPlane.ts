@@ -1,9 +1,14 @@
 /**
  * The control plane in one layer for the shared HTTP server: `/api/v1`
- * (auth, users, API keys, logs, stats, live tail), its OpenAPI document at
+ * (auth, users, API keys, logs, stats, live tail, the fleet: groups, inputs,
+ * enrolment tokens, agents and the edge API agents call), its OpenAPI document at
  * `/api/v1/openapi.json` and the docs UI at `/docs`. At start it migrates its
  * tables and, when no user exists and a first admin is configured
- * (`SLUICE_ADMIN_EMAIL` / `SLUICE_ADMIN_PASSWORD`), creates that admin.
+ * (`SLUICE_ADMIN_EMAIL` / `SLUICE_ADMIN_PASSWORD`), creates that admin. While
+ * it runs, a sweep records agents that went offline.
+ *
+ * Routes of other plugins that agents call (the edge logs route) take core's
+ * `AgentAuth` from `ControlPlane.agentAuth`.
  *
  * ```ts
  * const routes = Layer.mergeAll(
@@ -23,6 +28,7 @@
  */
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import type * as SqlClient from "@effect/sql/SqlClient"
+import type { AgentAuth } from "@sluice/core/AgentAuth"
 import { StartupError } from "@sluice/core/StartupError"
 import * as TokenVerifier from "@sluice/core/TokenVerifier"
 import type * as Duration from "effect/Duration"
@@ -31,6 +37,10 @@ import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as ActionBus from "./ActionBus.js"
+import * as AgentAuthentication from "./AgentAuthentication.js"
+import * as AgentConfigRender from "./AgentConfigRender.js"
+import * as Agents from "./Agents.js"
 import { Api } from "./Api.js"
 import * as ApiError from "./ApiError.js"
 import * as ApiKeyHandlers from "./ApiKeyHandlers.js"
@@ -39,9 +49,14 @@ import * as ApiRoutes from "./ApiRoutes.js"
 import * as Authentication from "./Authentication.js"
 import * as AuthHandlers from "./AuthHandlers.js"
 import * as DeadLetterHandlers from "./DeadLetterHandlers.js"
+import * as EdgeApiHandlers from "./EdgeApiHandlers.js"
+import * as EnrolmentTokens from "./EnrolmentTokens.js"
+import * as FleetHandlers from "./FleetHandlers.js"
+import * as Groups from "./Groups.js"
 import * as Jwt from "./Jwt.js"
 import * as LogHandlers from "./LogHandlers.js"
 import * as LogStream from "./LogStream.js"
+import * as OfflineSweep from "./OfflineSweep.js"
 import { Password } from "./Password.js"
 import * as RateLimit from "./RateLimit.js"
 import { Role } from "./Role.js"
@@ -66,6 +81,14 @@ export interface ControlPlaneOptions {
   readonly stream?: Partial<LogStream.LogStreamOptions> | undefined
   /** Where the docs UI is served (default `/docs`). */
   readonly docsPath?: `/${string}` | undefined
+  /** An agent without a heartbeat for this long is offline (default 5 minutes). */
+  readonly offlineAfter?: Duration.DurationInput | undefined
+  /** How often the offline sweep runs (default 30 seconds). */
+  readonly sweepInterval?: Duration.DurationInput | undefined
+  /** How long a new enrolment token is valid when the request does not say (default 24 hours). */
+  readonly enrolmentTokenTtl?: Duration.DurationInput | undefined
+  /** How many enrolments a new token allows when the request does not say (default 100). */
+  readonly enrolmentTokenMaxUses?: number | undefined
 }
 
 /** The e-mail, password and role of a user created outside the API. */
@@ -123,12 +146,27 @@ const bootstrapAdmin = (admin: ControlPlaneOptions["admin"]) =>
     )
   }))
 
+/** The fleet's repositories: groups and inputs, enrolment tokens, agents, rendered configs, actions. */
+export const fleetLayer = (options: ControlPlaneOptions) =>
+  Layer.mergeAll(
+    Agents.layer({ offlineAfter: options.offlineAfter ?? Agents.defaultOptions.offlineAfter }),
+    AgentConfigRender.layer,
+    ActionBus.layer
+  ).pipe(
+    Layer.provideMerge(EnrolmentTokens.layer({
+      ttl: options.enrolmentTokenTtl ?? EnrolmentTokens.defaultOptions.ttl,
+      maxUses: options.enrolmentTokenMaxUses ?? EnrolmentTokens.defaultOptions.maxUses
+    })),
+    Layer.provideMerge(Groups.layer)
+  )
+
 /** The repositories and token services. */
 export const servicesLayer = (options: ControlPlaneOptions) =>
   Layer.mergeAll(
     Users.layer,
     ApiKeys.layer,
-    Jwt.layer({ dataDir: options.dataDir, expiry: options.jwtExpiry })
+    Jwt.layer({ dataDir: options.dataDir, expiry: options.jwtExpiry }),
+    fleetLayer(options)
   )
 
 /** The control plane's routes (API, OpenAPI document, docs UI) as a layer for the shared router. */
@@ -138,17 +176,30 @@ export const layer = (options: ControlPlaneOptions) => {
     UserHandlers.layer,
     ApiKeyHandlers.layer,
     DeadLetterHandlers.layer,
-    LogHandlers.layer({ ...LogStream.defaultOptions, ...options.stream })
+    LogHandlers.layer({ ...LogStream.defaultOptions, ...options.stream }),
+    FleetHandlers.layer,
+    EdgeApiHandlers.layer
   ).pipe(
     Layer.provide(Authentication.layer),
+    Layer.provide(AgentAuthentication.layer),
     Layer.provide(RateLimit.layer(options.rateLimits))
   )
   const api = ApiRoutes.layer({ maxBodyBytes: options.maxBodyBytes ?? ApiRoutes.defaultOptions.maxBodyBytes }).pipe(
     Layer.provide(handlers)
   )
   const docs = HttpApiScalar.layerHttpLayerRouter({ api: Api, path: options.docsPath ?? "/docs" })
-  return Layer.mergeAll(api, docs, bootstrapAdmin(options.admin)).pipe(Layer.provide(servicesLayer(options)))
+  const sweep = OfflineSweep.layer({ interval: options.sweepInterval ?? OfflineSweep.defaultOptions.interval })
+  return Layer.mergeAll(api, docs, bootstrapAdmin(options.admin), sweep).pipe(
+    Layer.provide(servicesLayer(options))
+  )
 }
+
+/**
+ * Core's `AgentAuth` over the control plane's agents (tokens stored as
+ * SHA-256): for routes of other plugins that agents call, such as the edge
+ * logs route. Unknown token → `AgentUnauthorized`, revoked → `AgentForbidden`.
+ */
+export const agentAuth: Layer.Layer<AgentAuth, never, SqlClient.SqlClient> = AgentAuthentication.agentAuthLayer
 
 /**
  * Core's `TokenVerifier` over the drain tokens and the API keys (either is

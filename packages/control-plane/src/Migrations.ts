@@ -38,6 +38,80 @@ export const migrations = {
       )`,
       sql`CREATE INDEX api_keys_created_at ON api_keys (created_at)`,
       sql`CREATE INDEX users_created_at ON users (created_at)`
+    ], { discard: true })),
+  /**
+   * The fleet (SPEC §4): groups and their inputs, enrolment tokens, agents.
+   * Secrets are stored as SHA-256 hex; tags, settings, metrics and extra
+   * enrolment fields as JSON text. `config_pending` marks an agent moved to
+   * another group until it has fetched that group's config.
+   */
+  "0002_fleet": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE agent_groups (
+        id VARCHAR(36) PRIMARY KEY,
+        name VARCHAR(256) NOT NULL,
+        slug VARCHAR(64) NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        config_version INTEGER NOT NULL,
+        created_at VARCHAR(32) NOT NULL,
+        updated_at VARCHAR(32) NOT NULL
+      )`,
+      sql`CREATE INDEX agent_groups_created_at ON agent_groups (created_at)`,
+      sql`CREATE TABLE group_inputs (
+        id VARCHAR(36) PRIMARY KEY,
+        group_id VARCHAR(36) NOT NULL REFERENCES agent_groups (id),
+        type VARCHAR(64) NOT NULL,
+        name VARCHAR(256) NOT NULL,
+        enabled INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        index_name VARCHAR(64),
+        sourcetype VARCHAR(64),
+        source VARCHAR(64),
+        position INTEGER NOT NULL,
+        created_at VARCHAR(32) NOT NULL,
+        updated_at VARCHAR(32) NOT NULL,
+        UNIQUE (group_id, name)
+      )`,
+      sql`CREATE INDEX group_inputs_position ON group_inputs (group_id, position)`,
+      sql`CREATE TABLE enrolment_tokens (
+        id VARCHAR(36) PRIMARY KEY,
+        group_id VARCHAR(36) NOT NULL REFERENCES agent_groups (id),
+        token_hash VARCHAR(64) NOT NULL UNIQUE,
+        expires_at VARCHAR(32) NOT NULL,
+        max_uses INTEGER NOT NULL,
+        uses INTEGER NOT NULL,
+        revoked INTEGER NOT NULL,
+        created_at VARCHAR(32) NOT NULL
+      )`,
+      sql`CREATE INDEX enrolment_tokens_group ON enrolment_tokens (group_id, created_at)`,
+      sql`CREATE TABLE agents (
+        id VARCHAR(36) PRIMARY KEY,
+        token_hash VARCHAR(64) NOT NULL UNIQUE,
+        revoked INTEGER NOT NULL,
+        hostname VARCHAR(256) NOT NULL,
+        platform VARCHAR(16) NOT NULL,
+        os VARCHAR(256),
+        kernel VARCHAR(256),
+        agent_version VARCHAR(64),
+        engine_version VARCHAR(64),
+        group_id VARCHAR(36) NOT NULL REFERENCES agent_groups (id),
+        label VARCHAR(256),
+        tags TEXT NOT NULL,
+        applied_config_version INTEGER NOT NULL,
+        config_pending INTEGER NOT NULL,
+        pipeline_running INTEGER NOT NULL,
+        pipeline_started_at VARCHAR(32),
+        last_config_error TEXT,
+        last_heartbeat_at VARCHAR(32),
+        went_offline_at VARCHAR(32),
+        metrics TEXT,
+        extra TEXT NOT NULL,
+        created_at VARCHAR(32) NOT NULL,
+        updated_at VARCHAR(32) NOT NULL
+      )`,
+      sql`CREATE INDEX agents_group ON agents (group_id)`,
+      sql`CREATE INDEX agents_hostname ON agents (hostname, id)`,
+      sql`CREATE INDEX agents_offline ON agents (went_offline_at, last_heartbeat_at)`
     ], { discard: true }))
 }
 

@@ -3,8 +3,9 @@
  * when unauthenticated) per endpoint group, per minute: authentication 10
  * (`/auth/*`), dashboard 60 (`/users`, `/logs`, `/stats`, `/dead-letters`,
  * `/metric-configs`), agents and API keys 100 (`/api-keys`, `/agents`,
- * `/groups`, `/enrolment-tokens`, `/actions`), streaming 10 (any path with
- * `/stream`). Every limited answer carries `X-RateLimit-Limit`,
+ * `/groups`, `/enrolment-tokens`, `/actions`), edge 1000 (what agents call:
+ * enrol, config, heartbeat, rotate-token, `/edge/*`; per agent, enrolment
+ * per IP), streaming 10 (any path with `/stream`). Every limited answer carries `X-RateLimit-Limit`,
  * `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds); a 429
  * also `Retry-After` (seconds). Counting is `@effect/experimental`
  * `RateLimiter` (fixed window) over a store that forgets idle keys.
@@ -22,27 +23,30 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { CurrentAgent } from "./AgentAuthentication.js"
 import * as ApiError from "./ApiError.js"
 import { CurrentPrincipal } from "./Authentication.js"
 import * as RateLimitStore from "./RateLimitStore.js"
 
 /** The endpoint groups that have their own limits. */
-export type LimitGroup = "auth" | "dashboard" | "agents" | "streaming"
+export type LimitGroup = "auth" | "dashboard" | "agents" | "edge" | "streaming"
 
 /** Requests per window for each group, and the window. */
 export interface RateLimitOptions {
   readonly auth: number
   readonly dashboard: number
   readonly agents: number
+  readonly edge: number
   readonly streaming: number
   readonly window: Duration.DurationInput
 }
 
-/** SPEC §3: 10, 60, 100 and 10 per minute. */
+/** SPEC §3: 10, 60, 100, 1000 and 10 per minute. */
 export const defaultOptions: RateLimitOptions = {
   auth: 10,
   dashboard: 60,
   agents: 100,
+  edge: 1000,
   streaming: 10,
   window: Duration.minutes(1)
 }
@@ -52,6 +56,7 @@ export const groupOf = (path: string): LimitGroup => {
   const rest = path.replace(/^\/api\/v1/, "")
   if (/\/stream(\/|$)/.test(rest)) return "streaming"
   if (/^\/auth(\/|$)/.test(rest)) return "auth"
+  if (/^\/(agents\/enrol|agents\/[^/]+\/(config|heartbeat|rotate-token)|edge\/.*)$/.test(rest)) return "edge"
   if (/^\/(api-keys|agents|groups|enrolment-tokens|actions)(\/|$)/.test(rest)) return "agents"
   return "dashboard"
 }
@@ -74,11 +79,16 @@ export const make = (options: RateLimitOptions) =>
     return RateLimit.of(Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const principal = yield* Effect.serviceOption(CurrentPrincipal)
+      const agent = yield* Effect.serviceOption(CurrentAgent)
       const group = groupOf(request.url.split("?")[0]!)
       const limit = options[group]
       const client = Option.match(principal, {
         onSome: (p) => `${p.kind}:${p.id}`,
-        onNone: () => `ip:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
+        onNone: () =>
+          Option.match(agent, {
+            onSome: (a) => `agent:${a.agentId}`,
+            onNone: () => `ip:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
+          })
       })
       const now = yield* Clock.currentTimeMillis
       const resetAt = (after: Duration.Duration) => String(Math.ceil((now + Duration.toMillis(after)) / 1000))
