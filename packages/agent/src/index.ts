@@ -1,1 +1,7 @@
-export {}
+export * as ActionExecutor from "./ActionExecutor.js"
+export * as ActionHandlers from "./ActionHandlers.js"
+export * as BuiltinActions from "./handlers/Builtins.js"
+export * as PipelineActions from "./handlers/Pipeline.js"
+export * as Restart from "./Restart.js"
+export * as StateFile from "./handlers/StateFile.js"
+export * as Upgrade from "./Upgrade.js"
