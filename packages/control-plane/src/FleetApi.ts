@@ -40,8 +40,11 @@ const text = (max: number) =>
     Schema.maxLength(max, message(`must be at most ${max} characters`))
   )
 
-/** A display name: 1–256 characters. */
-export const Name = text(256)
+/** A display name: trimmed, 1–256 characters. */
+export const Name = Schema.Trim.pipe(
+  Schema.minLength(1, message("must not be empty")),
+  Schema.maxLength(256, message("must be at most 256 characters"))
+)
 
 /** A group slug: 1–64 of `a-z`, `0-9` and `-`. */
 export const Slug = Schema.String.pipe(
@@ -116,7 +119,7 @@ export class GroupsGroup extends HttpApiGroup.make("groups")
   .add(
     HttpApiEndpoint.get("list", "/groups").setUrlParams(Pagination.PageParams)
       .addSuccess(Pagination.Page(Group, "GroupPage")).middleware(RequireViewer)
-      .annotate(OpenApi.Summary, "List groups, oldest first")
+      .annotate(OpenApi.Summary, "List groups by name")
   )
   .add(
     HttpApiEndpoint.post("create", "/groups").setPayload(NewGroup).addSuccess(Group, { status: 201 })

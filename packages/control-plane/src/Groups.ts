@@ -144,7 +144,7 @@ const nameTaken = () =>
 
 /** The group and input repository. */
 export class Groups extends Context.Tag("@sluice/control-plane/Groups")<Groups, {
-  /** One page, oldest first. */
+  /** One page, by name. */
   readonly list: (page: Pagination.PageParams) => Effect.Effect<{ items: ReadonlyArray<Group>; total: number }>
   readonly create: (input: NewGroup) => Effect.Effect<Group, Conflict>
   readonly get: (id: string) => Effect.Effect<Group, NotFound>
@@ -347,7 +347,7 @@ export const make = Effect.gen(function*() {
     list: (page) =>
       Effect.all({
         items: groupRows(
-          sql`SELECT * FROM agent_groups ORDER BY created_at, id
+          sql`SELECT * FROM agent_groups ORDER BY lower(name), id
             LIMIT ${page.page_size} OFFSET ${Pagination.offsetOf(page)}`
         ),
         total: count(sql<{ n: unknown }>`SELECT count(*) AS n FROM agent_groups`)

@@ -231,3 +231,38 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, timeoutMs 
     }
     return false
   })
+
+// ---------------------------------------------------------------- fleet
+
+/** Answers the JSON of a reply with the expected status, or dies saying what came instead. */
+export const expectStatus = (reply: Reply, status: number, what: string) =>
+  reply.status === status ? Effect.succeed(reply.json) : Effect.dieMessage(`${what}: ${reply.status} ${reply.text}`)
+
+/** Creates a group as `token` and answers its id. */
+export const createGroup = (token: string, body: Record<string, unknown> = { name: "Web servers", slug: "web" }) =>
+  Effect.flatMap(call("POST", "/api/v1/groups", { token, body }), (reply) =>
+    Effect.map(expectStatus(reply, 201, "create group"), (json) => String(field(json, "id"))))
+
+/** Mints an enrolment token for a group and answers the token. */
+export const mintEnrolmentToken = (token: string, groupId: string, body: Record<string, unknown> = {}) =>
+  Effect.flatMap(call("POST", `/api/v1/groups/${groupId}/enrolment-tokens`, { token, body }), (reply) =>
+    Effect.map(expectStatus(reply, 201, "mint enrolment token"), (json) => String(field(json, "token"))))
+
+/** An enrolment request body. */
+export const enrolment = (bootstrapToken: string, overrides: Record<string, unknown> = {}) => ({
+  bootstrapToken,
+  hostname: "fw1.prod.example.com",
+  platform: "linux",
+  os: "Ubuntu 24.04",
+  kernel: "6.8.0-35-generic",
+  agentVersion: "0.4.1",
+  ...overrides
+})
+
+/** Enrols an agent and answers its id and token. */
+export const enrol = (bootstrapToken: string, overrides: Record<string, unknown> = {}) =>
+  Effect.flatMap(call("POST", "/api/v1/agents/enrol", { body: enrolment(bootstrapToken, overrides) }), (reply) =>
+    Effect.map(expectStatus(reply, 201, "enrol"), (json) => ({
+      agentId: String(field(json, "data", "agentId")),
+      agentToken: String(field(json, "data", "agentToken"))
+    })))

@@ -24,7 +24,29 @@ const expected: ReadonlyArray<readonly [path: string, method: string, security: 
   ["/api/v1/stats", "get", ["bearer", "apiKey"]],
   ["/api/v1/dead-letters", "get", ["bearer", "apiKey"]],
   ["/api/v1/dead-letters/replay", "post", ["bearer", "apiKey"]],
-  ["/api/v1/dead-letters", "delete", ["bearer", "apiKey"]]
+  ["/api/v1/dead-letters", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/groups", "get", ["bearer", "apiKey"]],
+  ["/api/v1/groups", "post", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}", "get", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}", "patch", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/inputs", "get", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/inputs", "post", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/inputs/{inputId}", "patch", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/inputs/{inputId}", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/config", "get", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/enrolment-tokens", "get", ["bearer", "apiKey"]],
+  ["/api/v1/groups/{id}/enrolment-tokens", "post", ["bearer", "apiKey"]],
+  ["/api/v1/enrolment-tokens/{id}", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/agents", "get", ["bearer", "apiKey"]],
+  ["/api/v1/agents/{id}", "get", ["bearer", "apiKey"]],
+  ["/api/v1/agents/{id}", "patch", ["bearer", "apiKey"]],
+  ["/api/v1/agents/{id}", "delete", ["bearer", "apiKey"]],
+  ["/api/v1/agents/{id}/revoke", "post", ["bearer", "apiKey"]],
+  ["/api/v1/agents/enrol", "post", []],
+  ["/api/v1/agents/{id}/config", "get", ["bearer", "apiKey"]],
+  ["/api/v1/agents/{id}/heartbeat", "post", ["bearer", "apiKey"]],
+  ["/api/v1/agents/{id}/rotate-token", "post", ["bearer", "apiKey"]]
 ]
 
 describe("OpenAPI", () => {
