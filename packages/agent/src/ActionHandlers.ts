@@ -6,13 +6,12 @@
  * of the same type replacing an earlier one, so a plugin can add a type or
  * replace a built-in by being listed (or layered with `extend`) after it.
  */
+import type * as Action from "@sluice/core/Action"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type * as Action from "@sluice/core/Action"
 
 /**
  * A handler failed; `message` becomes the action's `error`, `output` (when
@@ -28,7 +27,9 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
  * (an upgrade whose install succeeded): the executor reports nothing more now
  * and keeps the action in flight in its journal; the next start resolves it.
  */
-export class AwaitingRestart extends Data.TaggedClass("AwaitingRestart")<{}> {}
+export class AwaitingRestart {
+  readonly _tag = "AwaitingRestart"
+}
 
 /** Runs one action type. `run` answers the result JSON reported with `done`. */
 export interface ActionHandler<R = never> {
