@@ -18,7 +18,8 @@
  * - reports are kept in order in the journal until `acknowledge` says a
  *   heartbeat delivered them, so a restart never loses one.
  */
-import * as NodePath from "node:path"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Action from "@sluice/core/Action"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,8 +28,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as Action from "@sluice/core/Action"
+import * as NodePath from "node:path"
 import { ActionFailed, ActionHandlers, AwaitingRestart } from "./ActionHandlers.js"
 import { AgentInfo } from "./AgentControl.js"
 import * as StateFile from "./handlers/StateFile.js"
@@ -131,6 +131,12 @@ export const make = (
     const path = NodePath.join(info.stateDir, journalFile)
     const lock = yield* Effect.makeSemaphore(1)
 
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(info.stateDir, { recursive: true, mode: 0o700 }).pipe(
+      Effect.mapError((e) =>
+        new StateFile.StateFileError({ path: info.stateDir, reason: "write", message: `cannot create: ${e.message}` })
+      )
+    )
     let journal: Journal = yield* load(path)
 
     /** Replaces the journal on disk, then in memory; `required` changes are dropped when the write fails. */
@@ -240,7 +246,12 @@ export const make = (
     yield* Effect.forkScoped(
       Effect.iterate(true, {
         while: (go) => go,
-        body: () => Effect.flatMap(Queue.take(queue), runOne)
+        body: () =>
+          Effect.flatMap(Queue.take(queue), runOne).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.logError("the action executor failed on an action", String(defect)).pipe(Effect.as(true))
+            )
+          )
       }).pipe(Effect.zipRight(Effect.never))
     )
 

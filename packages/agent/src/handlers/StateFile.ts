@@ -3,12 +3,14 @@
  * the action journal (`actions.json`) and the upgrade marker
  * (`upgrade.json`). A write goes to a temporary file beside the target, is
  * flushed to disk, then renamed over it, so a reader sees the old or the new
- * content, never a torn one. Reads decode with a `Schema`.
+ * content, never a torn one, and the directory is flushed after the rename.
+ * Reads decode with a `Schema`.
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodePath from "node:path"
 
 /** A state file could not be read, decoded or written. */
 export class StateFileError extends Schema.TaggedError<StateFileError>()("StateFileError", {
@@ -57,6 +59,8 @@ export const write = <A, I>(
       yield* file.sync
     })).pipe(
       Effect.zipRight(fs.rename(tmp, path)),
+      // The rename itself is durable once the directory is flushed (best effort).
+      Effect.tap(() => Effect.ignore(Effect.scoped(Effect.flatMap(fs.open(NodePath.dirname(path)), (d) => d.sync)))),
       Effect.tapError(() => Effect.ignore(fs.remove(tmp))),
       Effect.mapError((e) => new StateFileError({ path, reason: "write", message: `cannot write: ${e.message}` }))
     )
