@@ -313,9 +313,18 @@ export const ConfigParams = Schema.Struct({
   )
 }).annotations(allErrors)
 
-const Seconds = Schema.Number.pipe(
-  Schema.finite(message("must be a number")),
-  Schema.nonNegative(message("must be 0 or more"))
+const exact = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+const Seconds = Schema.Number.annotations(message("must be a number of 0 or more")).pipe(
+  Schema.finite(message("must be a number of 0 or more")),
+  Schema.nonNegative(message("must be a number of 0 or more"))
+)
+
+const Flag = Schema.Boolean.annotations(message("must be true or false"))
+
+const VersionNumber = Schema.Number.annotations(message("must be an integer of 0 or more")).pipe(
+  Schema.int(message("must be an integer of 0 or more")),
+  Schema.nonNegative(message("must be an integer of 0 or more"))
 )
 
 /**
@@ -325,24 +334,24 @@ const Seconds = Schema.Number.pipe(
  * stored.
  */
 export const HeartbeatRequest = Schema.Struct({
-  agentVersion: Schema.optional(Version),
-  engineVersion: Schema.optional(Version),
-  vectorVersion: Schema.optional(Version),
-  appliedConfigVersion: Schema.optional(
-    Schema.Int.pipe(Schema.annotations(message("must be an integer")), Schema.nonNegative(message("must be 0 or more")))
+  agentVersion: exact(Version),
+  engineVersion: exact(Version),
+  vectorVersion: exact(Version),
+  appliedConfigVersion: exact(VersionNumber),
+  pipelineRunning: exact(Flag),
+  vectorRunning: exact(Flag),
+  pipelineUptimeSeconds: exact(Seconds),
+  vectorUptimeSeconds: exact(Seconds),
+  lastConfigError: exact(Schema.NullOr(text(65536))),
+  metrics: exact(Extra.annotations(message("must be an object"))),
+  actionResults: exact(
+    Schema.Array(ActionReport).annotations(message("must be an array of action results")).pipe(
+      Schema.maxItems(1000, message("must have at most 1000 results"))
+    )
   ),
-  pipelineRunning: Schema.optional(Schema.Boolean),
-  vectorRunning: Schema.optional(Schema.Boolean),
-  pipelineUptimeSeconds: Schema.optional(Seconds),
-  vectorUptimeSeconds: Schema.optional(Seconds),
-  lastConfigError: Schema.optional(Schema.NullOr(text(65536))),
-  metrics: Schema.optional(Extra),
-  actionResults: Schema.optional(
-    Schema.Array(ActionReport).pipe(Schema.maxItems(1000, message("must have at most 1000 results")))
-  ),
-  hostname: Schema.optional(Info),
-  os: Schema.optional(Info),
-  kernel: Schema.optional(Info)
+  hostname: exact(Info),
+  os: exact(Info),
+  kernel: exact(Info)
 }).annotations({ identifier: "HeartbeatRequest", ...allErrors })
 export type HeartbeatRequest = typeof HeartbeatRequest.Type
 

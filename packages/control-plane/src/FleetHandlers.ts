@@ -2,12 +2,15 @@
  * The users' side of the fleet: the handlers of the `groups`,
  * `enrolmentTokens` and `agents` groups over their repositories. The config
  * preview answers exactly what an agent of that platform would receive
- * (same text, version and etag headers).
+ * (same text, version and etag headers). Deleting an agent removes its
+ * actions in the same transaction.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { ActionBus } from "./ActionBus.js"
 import { type Rendered, RenderedConfigs } from "./AgentConfigRender.js"
 import { Agents } from "./Agents.js"
 import { Api } from "./Api.js"
@@ -94,6 +97,8 @@ export const enrolmentTokensLayer = HttpApiBuilder.group(Api, "enrolmentTokens",
 export const agentsLayer = HttpApiBuilder.group(Api, "agents", (handlers) =>
   Effect.gen(function*() {
     const agents = yield* Agents
+    const bus = yield* ActionBus
+    const sql = yield* SqlClient.SqlClient
     return handlers
       .handle("list", ({ urlParams }) =>
         Effect.map(agents.list(urlParams, urlParams), ({ items, total }) =>
@@ -106,8 +111,12 @@ export const agentsLayer = HttpApiBuilder.group(Api, "agents", (handlers) =>
           tags: payload.tags === undefined ? undefined : [...new Set(payload.tags)],
           group_id: payload.group_id
         }))
-      .handle("remove", ({ path }) => agents.remove(path.id))
-      .handle("revoke", ({ path }) => agents.revoke(path.id))
+      .handle("remove", ({ path }) =>
+        sql.withTransaction(Effect.zipRight(bus.removeForAgent(path.id), agents.remove(path.id))).pipe(
+          Effect.catchTag("SqlError", Effect.die)
+        ))
+      .handle("revoke", ({ path }) =>
+        agents.revoke(path.id))
   }))
 
 /** The three groups' handlers. */

@@ -240,10 +240,12 @@ describe("groups and inputs", () => {
       const operator = (yield* userWithRole(token, "operator")).token
       const id = yield* createGroup(token)
 
-      for (const [method, path] of [["GET", "/api/v1/groups"], ["GET", `/api/v1/groups/${id}`], [
-        "GET",
-        `/api/v1/groups/${id}/inputs`
-      ], ["GET", `/api/v1/groups/${id}/config`]] as const) {
+      for (
+        const [method, path] of [["GET", "/api/v1/groups"], ["GET", `/api/v1/groups/${id}`], [
+          "GET",
+          `/api/v1/groups/${id}/inputs`
+        ], ["GET", `/api/v1/groups/${id}/config`]] as const
+      ) {
         assert.strictEqual((yield* call(method, path, { token: viewer })).status, 200, `${method} ${path}`)
       }
       const viewerWrites: ReadonlyArray<readonly [string, string, unknown?]> = [
@@ -275,9 +277,15 @@ describe("groups and inputs", () => {
       )
       const minted = yield* call("POST", `/api/v1/groups/${opsId}/enrolment-tokens`, { token: operator, body: {} })
       assert.strictEqual(minted.status, 201)
-      assert.strictEqual((yield* call("GET", `/api/v1/groups/${opsId}/enrolment-tokens`, { token: operator })).status, 200)
+      assert.strictEqual(
+        (yield* call("GET", `/api/v1/groups/${opsId}/enrolment-tokens`, { token: operator })).status,
+        200
+      )
       const tokenId = String(field(minted.json, "id"))
-      assert.strictEqual((yield* call("DELETE", `/api/v1/enrolment-tokens/${tokenId}`, { token: operator })).status, 204)
+      assert.strictEqual(
+        (yield* call("DELETE", `/api/v1/enrolment-tokens/${tokenId}`, { token: operator })).status,
+        204
+      )
 
       for (const path of [`/api/v1/groups/${opsId}/inputs/${inputId}`, `/api/v1/groups/${opsId}`]) {
         const reply = yield* call("DELETE", path, { token: operator })
