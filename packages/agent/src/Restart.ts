@@ -6,12 +6,12 @@
  * and the listeners are closed), then calls `reexec` to start the same
  * command line again and exits 0.
  */
-import * as ChildProcess from "node:child_process"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as ChildProcess from "node:child_process"
 
 /** The one-shot restart signal. */
 export class Restarter extends Context.Tag("@sluice/agent/Restarter")<Restarter, {
@@ -63,8 +63,10 @@ export const reexec = (options: ReexecOptions = {}): Effect.Effect<number, Reexe
         detached: true,
         stdio: "inherit"
       })
-      child.once("error", (error) =>
-        resume(Effect.fail(new ReexecFailed({ message: `could not restart ${execPath}: ${error.message}` }))))
+      child.once(
+        "error",
+        (error) => resume(Effect.fail(new ReexecFailed({ message: `could not restart ${execPath}: ${error.message}` })))
+      )
       child.once("spawn", () => {
         child.unref()
         resume(Effect.succeed(child.pid ?? 0))

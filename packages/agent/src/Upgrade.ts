@@ -17,17 +17,17 @@
  * - any other end (exit ≠ 0, a signal, the timeout, a missing binary) fails
  *   the action with the command's output, and the running version stays.
  */
-import * as NodePath from "node:path"
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Action from "@sluice/core/Action"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as Action from "@sluice/core/Action"
+import * as NodePath from "node:path"
 import { ActionFailed, type ActionHandler, AwaitingRestart } from "./ActionHandlers.js"
 import { AgentInfo } from "./AgentControl.js"
 import * as StateFile from "./handlers/StateFile.js"

@@ -4,9 +4,9 @@
  * `PipelineControl`) and `upgrade_agent` (the configured upgrade command,
  * then a restart through `Restarter`). `shell` comes from its plugin.
  */
-import type * as Layer from "effect/Layer"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Layer from "effect/Layer"
 import * as ActionHandlers from "../ActionHandlers.js"
 import type { AgentInfo, PipelineControl } from "../AgentControl.js"
 import type { Restarter } from "../Restart.js"
