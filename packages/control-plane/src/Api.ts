@@ -15,6 +15,7 @@ import { StoredEventJson } from "@sluice/core/LogEvent"
 import { parseFlexibleTimestamp } from "@sluice/core/Timestamp"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { ActionsGroup } from "./ActionsApi.js"
 import * as ApiError from "./ApiError.js"
 import { ApiKey, CreatedApiKey } from "./ApiKeys.js"
 import { RequireAdmin, RequireViewer, RequireViewerStream } from "./Authentication.js"
@@ -295,6 +296,7 @@ export class Api extends HttpApi.make("sluice")
   .add(ApiKeysGroup)
   .add(LogsGroup)
   .add(DeadLettersGroup)
+  .add(ActionsGroup)
   .add(GroupsGroup)
   .add(EnrolmentTokensGroup)
   .add(AgentsGroup)

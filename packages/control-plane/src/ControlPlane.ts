@@ -38,6 +38,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as ActionBus from "./ActionBus.js"
+import * as ActionHandlers from "./ActionHandlers.js"
 import * as AgentAuthentication from "./AgentAuthentication.js"
 import * as AgentConfigRender from "./AgentConfigRender.js"
 import * as Agents from "./Agents.js"
@@ -89,6 +90,8 @@ export interface ControlPlaneOptions {
   readonly enrolmentTokenTtl?: Duration.DurationInput | undefined
   /** How many enrolments a new token allows when the request does not say (default 100). */
   readonly enrolmentTokenMaxUses?: number | undefined
+  /** How often actions past their deadline are expired (default 30 seconds). */
+  readonly actionSweepInterval?: Duration.DurationInput | undefined
 }
 
 /** The e-mail, password and role of a user created outside the API. */
@@ -178,7 +181,8 @@ export const layer = (options: ControlPlaneOptions) => {
     DeadLetterHandlers.layer,
     LogHandlers.layer({ ...LogStream.defaultOptions, ...options.stream }),
     FleetHandlers.layer,
-    EdgeApiHandlers.layer
+    EdgeApiHandlers.layer,
+    ActionHandlers.layer
   ).pipe(
     Layer.provide(Authentication.layer),
     Layer.provide(AgentAuthentication.layer),
@@ -189,7 +193,8 @@ export const layer = (options: ControlPlaneOptions) => {
   )
   const docs = HttpApiScalar.layerHttpLayerRouter({ api: Api, path: options.docsPath ?? "/docs" })
   const sweep = OfflineSweep.layer({ interval: options.sweepInterval ?? OfflineSweep.defaultOptions.interval })
-  return Layer.mergeAll(api, docs, bootstrapAdmin(options.admin), sweep).pipe(
+  const actionSweep = ActionBus.sweepLayer(options.actionSweepInterval ?? ActionBus.defaultSweepInterval)
+  return Layer.mergeAll(api, docs, bootstrapAdmin(options.admin), sweep, actionSweep).pipe(
     Layer.provide(servicesLayer(options))
   )
 }

@@ -112,6 +112,32 @@ export const migrations = {
       sql`CREATE INDEX agents_group ON agents (group_id)`,
       sql`CREATE INDEX agents_hostname ON agents (hostname, id)`,
       sql`CREATE INDEX agents_offline ON agents (went_offline_at, last_heartbeat_at)`
+    ], { discard: true })),
+  /**
+   * Remote actions (SPEC §4), one row per action: payload and result as JSON
+   * text, `seq` orders actions created in the same millisecond. `agent_id`
+   * is indexed, not a foreign key (the agent's deletion removes its actions).
+   * Indexes: the heartbeat's offer (agent, status, age), an agent's list,
+   * and the expiry sweep (status, deadline).
+   */
+  "0003_actions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE actions (
+        id VARCHAR(36) PRIMARY KEY,
+        agent_id VARCHAR(36) NOT NULL,
+        type VARCHAR(64) NOT NULL,
+        payload TEXT NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        result TEXT,
+        created_at VARCHAR(32) NOT NULL,
+        updated_at VARCHAR(32) NOT NULL,
+        deadline_at VARCHAR(32) NOT NULL,
+        seq BIGINT NOT NULL
+      )`,
+      sql`CREATE INDEX actions_offer ON actions (agent_id, status, created_at, seq)`,
+      sql`CREATE INDEX actions_agent ON actions (agent_id, created_at, seq)`,
+      sql`CREATE INDEX actions_deadline ON actions (status, deadline_at)`,
+      sql`CREATE INDEX actions_seq ON actions (seq)`
     ], { discard: true }))
 }
 
