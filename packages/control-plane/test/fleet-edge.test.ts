@@ -248,6 +248,31 @@ describe("edge API", () => {
       assert.strictEqual(notJson.status, 400)
     }).pipe(withServer))
 
+  it.scoped("the edge rate limit counts per agent (enrolment per address)", () =>
+    Effect.gen(function*() {
+      const token = yield* adminToken
+      const groupId = yield* createGroup(token)
+      const bootstrap = yield* mintEnrolmentToken(token, groupId)
+      const a = yield* enrol(bootstrap, { hostname: "a" })
+      const b = yield* enrol(bootstrap, { hostname: "b" })
+      // Three enrolments from this address use its budget of 3: the fourth call is refused.
+      yield* enrol(bootstrap, { hostname: "c" })
+      const fourth = yield* call("POST", "/api/v1/agents/enrol", { body: { bootstrapToken: bootstrap } })
+      assert.strictEqual(fourth.status, 429)
+      for (let i = 0; i < 3; i++) assert.strictEqual((yield* poll(a, 0)).status, 200)
+      const limited = yield* poll(a, 0)
+      assert.strictEqual(limited.status, 429)
+      assert.strictEqual(field(limited.json, "error"), "rate_limited")
+      assert.isNotNull(limited.headers.get("retry-after"))
+      assert.strictEqual(limited.headers.get("x-ratelimit-limit"), "3")
+      // Another agent has its own budget.
+      assert.strictEqual((yield* poll(b, 0)).status, 200)
+    }).pipe(
+      Effect.provide(
+        Layer.unwrapScoped(Effect.map(tempDir, (dir) => serve(dir, { controlPlane: { rateLimits: { edge: 3 } } })))
+      )
+    ))
+
   it.scoped("a heartbeat offers pending actions and applies reports; illegal moves never fail it", () =>
     Effect.gen(function*() {
       const { agent, bootstrap } = yield* fleet
