@@ -240,13 +240,17 @@ export const expectStatus = (reply: Reply, status: number, what: string) =>
 
 /** Creates a group as `token` and answers its id. */
 export const createGroup = (token: string, body: Record<string, unknown> = { name: "Web servers", slug: "web" }) =>
-  Effect.flatMap(call("POST", "/api/v1/groups", { token, body }), (reply) =>
-    Effect.map(expectStatus(reply, 201, "create group"), (json) => String(field(json, "id"))))
+  Effect.flatMap(
+    call("POST", "/api/v1/groups", { token, body }),
+    (reply) => Effect.map(expectStatus(reply, 201, "create group"), (json) => String(field(json, "id")))
+  )
 
 /** Mints an enrolment token for a group and answers the token. */
 export const mintEnrolmentToken = (token: string, groupId: string, body: Record<string, unknown> = {}) =>
-  Effect.flatMap(call("POST", `/api/v1/groups/${groupId}/enrolment-tokens`, { token, body }), (reply) =>
-    Effect.map(expectStatus(reply, 201, "mint enrolment token"), (json) => String(field(json, "token"))))
+  Effect.flatMap(
+    call("POST", `/api/v1/groups/${groupId}/enrolment-tokens`, { token, body }),
+    (reply) => Effect.map(expectStatus(reply, 201, "mint enrolment token"), (json) => String(field(json, "token")))
+  )
 
 /** An enrolment request body. */
 export const enrolment = (bootstrapToken: string, overrides: Record<string, unknown> = {}) => ({
@@ -261,8 +265,11 @@ export const enrolment = (bootstrapToken: string, overrides: Record<string, unkn
 
 /** Enrols an agent and answers its id and token. */
 export const enrol = (bootstrapToken: string, overrides: Record<string, unknown> = {}) =>
-  Effect.flatMap(call("POST", "/api/v1/agents/enrol", { body: enrolment(bootstrapToken, overrides) }), (reply) =>
-    Effect.map(expectStatus(reply, 201, "enrol"), (json) => ({
-      agentId: String(field(json, "data", "agentId")),
-      agentToken: String(field(json, "data", "agentToken"))
-    })))
+  Effect.flatMap(
+    call("POST", "/api/v1/agents/enrol", { body: enrolment(bootstrapToken, overrides) }),
+    (reply) =>
+      Effect.map(expectStatus(reply, 201, "enrol"), (json) => ({
+        agentId: String(field(json, "data", "agentId")),
+        agentToken: String(field(json, "data", "agentToken"))
+      }))
+  )
