@@ -237,6 +237,7 @@ const run = (
       Effect.promise(() => Promise.allSettled([...tracked.values()].map((t) => t.handle.close())))
     )
 
+    yield* io(() => fs.mkdir(context.stateDir, { recursive: true })).pipe(Effect.ignore)
     const loaded = yield* Checkpoint.load(context.stateDir).pipe(
       Effect.mapError((e) =>
         new Input.InputError({ input: context.name, message: `checkpoint ${e.path} ${e.message}` })
@@ -409,6 +410,8 @@ const run = (
             const path = Path.posix.join(dir, name)
             const stat = yield* io(() => fs.stat(path, { bigint: true })).pipe(Effect.option)
             if (Option.isNone(stat) || !stat.value.isFile() || keyOf(stat.value).key !== key) continue
+            // Still at its path, only no longer selected (the settings changed): left alone.
+            if (path === position.path) break
             const t = yield* open(path, key, "beginning", saved)
             if (t === undefined) break
             t.detachedSince = now

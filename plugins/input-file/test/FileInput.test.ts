@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { append, collected, collector, contextOf, dirs, eventually, numbered, start } from "./harness.js"
+import { append, collected, collector, contextOf, dirs, eventually, numbered, realTick, start } from "./harness.js"
 
 const fast = { poll_interval_ms: 10 }
 const checkpointOf = (state: string) => path.join(state, "file-positions.json")
@@ -51,6 +51,23 @@ describe("file input", () => {
       yield* append(file, "\n\nfour\n")
       yield* collected(c, 6)
       assert.deepStrictEqual(c.messages(), ["one", "partial", "three", "", "", "four"])
+    }))
+
+  it.scopedLive("lines written in small pieces while being read arrive whole, once, in order", () =>
+    Effect.gen(function*() {
+      const d = yield* dirs
+      const file = path.join(d.logs, "app.log")
+      fs.writeFileSync(file, "")
+      const c = collector()
+      yield* start(FileInput.FileInput, { paths: [file], max_batch_lines: 7, ...fast }, contextOf(d, c.emit))
+      const text = numbered("piece", 400)
+      for (let at = 0; at < text.length; at += 37) {
+        yield* append(file, text.slice(at, at + 37))
+        // Real time passes now and then, so reads fall between the pieces.
+        if (at % (37 * 8) === 0) yield* realTick(2)
+      }
+      yield* collected(c, 400)
+      assert.deepStrictEqual(c.messages(), text.trimEnd().split("\n"))
     }))
 
   it.scopedLive("start_at end skips what is there (a half-written line included) and reads what follows", () =>

@@ -104,7 +104,7 @@ export const start = (
   input.prepare(settings, context).pipe(Effect.flatMap((built) => Effect.forkScoped(built.run)))
 
 /** Lets real time pass (for file I/O), not test time. */
-const realTick = (ms: number) =>
+export const realTick = (ms: number) =>
   Effect.async<void>((resume) => {
     const timer = setTimeout(() => resume(Effect.void), ms)
     return Effect.sync(() => clearTimeout(timer))

@@ -146,6 +146,22 @@ describe("file input across restarts", () => {
       assert.deepStrictEqual(yield* storedMessages, ["a-0", "a-1", "a-2", "a-3", "b-0"])
     }).pipe(Effect.provide(pipeline)))
 
+  it.scopedLive("a file dropped from the settings is not read again by the next run", () =>
+    Effect.gen(function*() {
+      const d = yield* dirs
+      const emit = yield* pipelineEmit
+      const a = path.join(d.logs, "a.log")
+      const b = path.join(d.logs, "b.log")
+      fs.writeFileSync(a, "a-0\n")
+      fs.writeFileSync(b, "b-0\n")
+      yield* runUntil({ paths: [a, b], poll_interval_ms: 10 }, contextOf(d, emit), () => stored(2))
+      yield* append(b, "b-1\n")
+      yield* append(a, "a-1\n")
+      yield* runUntil({ paths: [a], poll_interval_ms: 10 }, contextOf(d, emit), () => stored(3))
+      assert.deepStrictEqual([...(yield* storedMessages)].sort(), ["a-0", "a-1", "b-0"])
+      assert.deepStrictEqual(readCheckpoint(d.state).files.map((f) => f.path), [a])
+    }).pipe(Effect.provide(pipeline)))
+
   it.scopedLive("start_at end applies to the first run only: lines written while stopped are read", () =>
     Effect.gen(function*() {
       const d = yield* dirs
