@@ -8,7 +8,8 @@
  * query). `status` is `online` while the last heartbeat (or, before the
  * first, the enrolment) is more recent than the offline threshold. Moving an
  * agent to another group resets its applied config version to 0 and marks
- * its config pending until it has fetched the new group's config.
+ * its config pending (`ConfigState`) until it has fetched the new group's
+ * config and counts in its versions.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Platform } from "@sluice/core/Input"
@@ -90,9 +91,19 @@ export interface Credentials {
   readonly revoked: boolean
   /** The agent's group's current config version. */
   readonly configVersion: number
-  /** Moved to another group and not yet served its config. */
-  readonly configPending: boolean
+  /** Where the agent is after a group move (see `ConfigState`). */
+  readonly configState: ConfigState
 }
+
+/**
+ * After a group move: `moved` until the agent was served its new group's
+ * config, then `served` until a poll shows it counts in the new group's
+ * versions (`since` not above them), then `current` again.
+ */
+export type ConfigState = "current" | "moved" | "served"
+
+const configStates: ReadonlyArray<ConfigState> = ["current", "moved", "served"]
+const stateCode = (state: ConfigState): number => configStates.indexOf(state)
 
 /** A heartbeat's facts; an absent field leaves the stored value as it is. */
 export interface Heartbeat {
@@ -169,7 +180,7 @@ const CredentialsRow = Schema.Struct({
   platform: Schema.Literal("linux", "kubernetes"),
   revoked: Flag,
   config_version: Int,
-  config_pending: Flag
+  config_pending: Schema.Literal(0, 1, 2)
 })
 const decodeCredentials = Schema.decodeUnknown(Schema.Array(CredentialsRow))
 
@@ -200,7 +211,7 @@ export const credentialsOf = (
             platform: row.platform,
             revoked: row.revoked,
             configVersion: row.config_version,
-            configPending: row.config_pending
+            configState: configStates[row.config_pending]!
           }))
         )
       ))
@@ -231,8 +242,8 @@ export class Agents extends Context.Tag("@sluice/control-plane/Agents")<Agents, 
   readonly heartbeat: (id: string, heartbeat: Heartbeat) => Effect.Effect<void>
   /** A new token for the agent; the old one is invalid from now on. */
   readonly rotateToken: (id: string) => Effect.Effect<string, NotFound>
-  /** The agent was served its (new) group's config. */
-  readonly configServed: (id: string) => Effect.Effect<void>
+  /** Records where the agent is after a group move. */
+  readonly setConfigState: (id: string, state: ConfigState) => Effect.Effect<void>
   /** Records `went_offline_at` for agents silent past the threshold; answers how many. */
   readonly markOffline: Effect.Effect<number>
 }>() {}
@@ -320,7 +331,7 @@ export const make = (options: AgentsOptions = defaultOptions) =>
             label: null,
             tags: "[]",
             applied_config_version: 0,
-            config_pending: flag(false),
+            config_pending: stateCode("current"),
             pipeline_running: flag(false),
             pipeline_started_at: null,
             last_config_error: null,
@@ -376,7 +387,7 @@ export const make = (options: AgentsOptions = defaultOptions) =>
           sets.push(
             sql`group_id = ${patch.group_id}`,
             sql`applied_config_version = 0`,
-            sql`config_pending = ${flag(true)}`
+            sql`config_pending = ${stateCode("moved")}`
           )
         }
         yield* sql`UPDATE agents SET ${sql.join(", ", false)(sets)} WHERE id = ${id}`.pipe(Effect.orDie)
@@ -410,8 +421,8 @@ export const make = (options: AgentsOptions = defaultOptions) =>
         if (beat.kernel !== undefined) sets.push(sql`kernel = ${beat.kernel}`)
         if (beat.appliedConfigVersion !== undefined) {
           // Until a moved agent has fetched its new group's config, what it applied belongs to the old group.
-          sets.push(sql`applied_config_version = CASE WHEN config_pending = 0 THEN ${beat.appliedConfigVersion}
-            ELSE applied_config_version END`)
+          sets.push(sql`applied_config_version = CASE WHEN config_pending = ${stateCode("moved")}
+            THEN applied_config_version ELSE ${beat.appliedConfigVersion} END`)
         }
         if (beat.pipelineRunning === false) {
           sets.push(sql`pipeline_running = ${flag(false)}`, sql`pipeline_started_at = NULL`)
@@ -455,8 +466,8 @@ export const make = (options: AgentsOptions = defaultOptions) =>
       revoke,
       heartbeat,
       rotateToken,
-      configServed: (id) =>
-        sql`UPDATE agents SET config_pending = ${flag(false)} WHERE id = ${id}`.pipe(Effect.asVoid, Effect.orDie),
+      setConfigState: (id, state) =>
+        sql`UPDATE agents SET config_pending = ${stateCode(state)} WHERE id = ${id}`.pipe(Effect.asVoid, Effect.orDie),
       markOffline
     })
   })

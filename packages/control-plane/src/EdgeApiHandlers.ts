@@ -8,8 +8,9 @@
  *
  * Decisions: a poll whose `If-None-Match` names the current etag answers
  * 304 (with the version and etag headers), so an agent holding that text
- * advances its version without a body; a poll by an agent moved to another
- * group answers the new group's config whatever `since` says, once.
+ * advances its version without a body; after a group move, polls answer the
+ * new group's config whatever `since` says, until the agent polls with a
+ * `since` within the new group's versions (it applied that numbering).
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -84,11 +85,18 @@ export const layer = HttpApiBuilder.group(Api, "edge", (handlers) =>
       .handle("config", ({ request, urlParams }) =>
         Effect.gen(function*() {
           const agent = yield* CurrentAgent
-          if (!agent.configPending && urlParams.since >= agent.configVersion) return current
+          const since = urlParams.since
+          // A moved agent counts in its old group's versions until it shows otherwise.
+          const otherNumbering = agent.configState === "moved" ||
+            (agent.configState === "served" && since > agent.configVersion)
+          if (agent.configState === "served" && !otherNumbering) {
+            yield* agents.setConfigState(agent.agentId, "current")
+          }
+          if (!otherNumbering && since >= agent.configVersion) return current
           const rendered = yield* configs.get(agent.groupId, agent.platform, agent.configVersion).pipe(
             Effect.catchTag("NotFound", () => Effect.dieMessage("an agent's group is missing"))
           )
-          if (agent.configPending) yield* agents.configServed(agent.agentId)
+          if (agent.configState === "moved") yield* agents.setConfigState(agent.agentId, "served")
           return matchesEtag(request.headers["if-none-match"], rendered.etag)
             ? notModified(rendered)
             : configResponse(rendered)

@@ -42,8 +42,9 @@ export const migrations = {
   /**
    * The fleet (SPEC §4): groups and their inputs, enrolment tokens, agents.
    * Secrets are stored as SHA-256 hex; tags, settings, metrics and extra
-   * enrolment fields as JSON text. `config_pending` marks an agent moved to
-   * another group until it has fetched that group's config.
+   * enrolment fields as JSON text. `config_pending` (0, 1, 2: see
+   * `Agents.ConfigState`) follows an agent moved to another group until it
+   * has fetched that group's config and counts in its versions.
    */
   "0002_fleet": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.all([
