@@ -5,6 +5,7 @@
  * `Clock`.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Input from "@sluice/core/Input"
 import { FileInput } from "@sluice/input-file"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
@@ -243,6 +244,29 @@ describe("file input", () => {
       yield* collected(c, 3)
       assert.deepStrictEqual(c.messages(), ["d-0", "d-1", "the last words"])
       yield* eventually(Effect.sync(() => !positions().includes("gone.log")), () => "the file to leave the checkpoint")
+    }))
+
+  it.scopedLive("a failing emit is retried with the same range and key; nothing else is read meanwhile", () =>
+    Effect.gen(function*() {
+      const d = yield* dirs
+      const file = path.join(d.logs, "app.log")
+      fs.writeFileSync(file, "e-0\ne-1\n")
+      const c = collector()
+      const attempts: Array<string | undefined> = []
+      const flaky: Input.InputContext["emit"] = (records, options) =>
+        Effect.suspend(() => {
+          attempts.push(options?.idempotencyKey)
+          return attempts.length <= 2
+            ? Effect.fail(new Input.InputError({ input: "app-logs", message: "queue full" }))
+            : c.emit(records, options)
+        })
+      yield* start(FileInput.FileInput, { paths: [file], ...fast }, contextOf(d, flaky))
+      yield* append(file, "e-2\n")
+      yield* collected(c, 2)
+      assert.deepStrictEqual(c.messages().slice(0, 2), ["e-0", "e-1"])
+      assert.strictEqual(new Set(attempts.slice(0, 3)).size, 1)
+      yield* collected(c, 3)
+      assert.deepStrictEqual(c.messages(), ["e-0", "e-1", "e-2"])
     }))
 
   it.scoped("polls on the Clock: an append is read once the poll interval has passed", () =>
