@@ -209,7 +209,12 @@ export const make = (
             lastError: null
           }))
         const startedAt = yield* Clock.currentTimeMillis
-        yield* Effect.forEach(prepared, (p, i) => Effect.forkIn(supervise(p, statuses[i]!), scope), { discard: true })
+        // The swap is uninterruptible; the runs it forks must not inherit that.
+        yield* Effect.forEach(
+          prepared,
+          (p, i) => Effect.forkIn(Effect.interruptible(supervise(p, statuses[i]!)), scope),
+          { discard: true }
+        )
         yield* Ref.set(current, { scope, prepared, statuses, startedAt })
       }).pipe(Effect.uninterruptible)
 
