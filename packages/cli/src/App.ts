@@ -11,7 +11,7 @@ import * as Pipeline from "@sluice/core/Pipeline"
 import * as Retention from "@sluice/core/Retention"
 import { errorCode, StartupError } from "@sluice/core/StartupError"
 import { HttpForwarder } from "@sluice/forward-http"
-import { HttpDrain } from "@sluice/http-drain"
+import { EdgeRoutes, HttpDrain } from "@sluice/http-drain"
 import { TcpTransport, UnixTransport } from "@sluice/socket"
 import { SqliteEventStore } from "@sluice/store-sql"
 import * as Duration from "effect/Duration"
@@ -113,19 +113,34 @@ export const httpLayer = <E, R>(settings: Settings, routes: Layer.Layer<never, E
 /** The token verifier over the drain tokens and the control plane's API keys. */
 export const tokensLayer = (secrets: Secrets) => ControlPlane.tokenVerifier(secrets.drainTokens)
 
-/** Every plugin's HTTP routes on the shared server: the drain, health, metrics and the control plane. */
-export const routesLayer = (settings: Settings, data: DataLayout) =>
-  Layer.merge(
-    HttpDrain.layer({ maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents }),
+/**
+ * Every plugin's HTTP routes on the shared server: the drain, health,
+ * metrics, the control plane, and the edge logs route that enrolled agents
+ * forward to (authenticated by the control plane's agent tokens).
+ */
+export const routesLayer = (settings: Settings, data: DataLayout) => {
+  const drain = { maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents }
+  return Layer.mergeAll(
+    HttpDrain.layer(drain),
+    EdgeRoutes.layer(drain).pipe(Layer.provide(ControlPlane.agentAuth)),
     ControlPlane.layer({
       dataDir: data.dir,
       jwtExpiry: Duration.seconds(settings.jwtExpirySeconds),
       openRegistration: settings.openRegistration === "true",
       admin: settings.adminEmail !== undefined && settings.adminPassword !== undefined
         ? { email: settings.adminEmail, password: Redacted.make(settings.adminPassword) }
-        : undefined
+        : undefined,
+      offlineAfter: Duration.seconds(settings.offlineAfterSeconds),
+      rateLimits: {
+        auth: settings.rateLimitAuth,
+        dashboard: settings.rateLimitDashboard,
+        agents: settings.rateLimitAgents,
+        edge: settings.rateLimitEdge,
+        streaming: settings.rateLimitStreaming
+      }
     })
   )
+}
 
 /** The agent socket listeners (Unix and TCP). */
 export const socketsLayer = (settings: Settings, secrets: Secrets) => {
@@ -146,15 +161,16 @@ export const socketsLayer = (settings: Settings, secrets: Secrets) => {
 export const agentStateDir = (settings: Settings) => settings.agentStateDir ?? path.join(settings.dataDir, "agent")
 
 /**
- * The static agent (SPEC §0 `sluice agent run --upstream`): the socket
- * listeners and the pipeline into the spool (a commit log without a search
- * index), and the forward loop to the upstream drain.
+ * An agent's pipeline: the socket listeners and the pipeline into the spool
+ * (a commit log without a search index), and the forward loop to the
+ * upstream: a drain (static agent, `sluice agent run --upstream`) or the
+ * control plane's edge endpoint (enrolled agent).
  */
 export const agentLayer = (
   settings: Settings,
   data: DataLayout,
   secrets: Secrets,
-  upstream: { readonly url: string; readonly token: Redacted.Redacted<string> }
+  forwarder: HttpForwarder.HttpForwarderOptions
 ) => {
   const store = SqliteEventStore.layerWithSpool({
     commitFile: data.mainDb,
@@ -172,7 +188,7 @@ export const agentLayer = (
     )
   )
   const pipeline = Pipeline.layer(pipelineOptions(settings))
-  const forward = forwardLayer(settings, { url: drainUrl(upstream.url), token: upstream.token })
+  const forward = forwardLayer(settings, forwarder)
   const retention = Retention.layer(retentionOptions(settings))
   return Layer.mergeAll(socketsLayer(settings, secrets), forward, retention).pipe(
     Layer.provideMerge(pipeline),

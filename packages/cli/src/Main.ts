@@ -8,60 +8,19 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { TcpTransport, UnixTransport } from "@sluice/socket"
 import * as Console from "effect/Console"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import * as AdminCommands from "./AdminCommands.js"
+import * as AgentCommands from "./AgentCommands.js"
 import * as App from "./App.js"
-import * as DataDir from "./DataDir.js"
 import { configOption, loadSettings, settingFlags } from "./Options.js"
 import { send } from "./SendCommand.js"
 import { type Settings, SettingsError } from "./Settings.js"
 import * as SpoolCommands from "./SpoolCommands.js"
-
-/** This build's version, from the CLI package. */
-export const version: string = (JSON.parse(
-  fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")
-) as { version: string }).version
-
-const print = (lines: ReadonlyArray<string>) => Console.log(lines.join("\n"))
-
-/** Checks the backends this build has, then prepares the data dir and its secrets. */
-const prepare = (settings: Settings, dataDir: string) =>
-  Effect.gen(function*() {
-    if (settings.store !== "sqlite") {
-      return yield* new SettingsError({
-        setting: "SLUICE_STORE",
-        detail: "the postgres store is not in this build yet; use sqlite"
-      })
-    }
-    if (settings.queue !== "memory") {
-      return yield* new SettingsError({
-        setting: "SLUICE_QUEUE",
-        detail: "the nats queue is not in this build yet; use memory"
-      })
-    }
-    const data = yield* DataDir.ensure(dataDir)
-    const secrets = yield* DataDir.secrets(data, {
-      sharedSecret: settings.sharedSecret,
-      drainTokens: settings.drainTokens
-    })
-    return { data, secrets }
-  })
-
-/** The banner lines of the socket listeners running in a built context. */
-const socketLines = <R>(context: Context.Context<R>): ReadonlyArray<string> => [
-  ...Option.toArray(Context.getOption(context, UnixTransport.UnixTransport)).map((u) => `  unix     ${u.path}`),
-  ...Option.toArray(Context.getOption(context, TcpTransport.TcpTransport)).map((t) =>
-    `  tcp      ${t.host}:${t.port}  (shared secret required)`
-  )
-]
+import { prepare, print, socketLines, version } from "./Startup.js"
 
 /** Runs the gateway until interrupted; `withSockets` adds the agent socket listeners. */
 const run = (settings: Settings, withSockets: boolean) =>
@@ -107,44 +66,6 @@ const server = Command.make(
   Command.withDescription("run the control plane and HTTP drain only")
 )
 
-/** `sluice agent run`: a static agent forwarding to `--upstream` with `--token`. */
-const agentRun = Command.make(
-  "run",
-  { config: configOption, flags: settingFlags },
-  ({ config, flags }) =>
-    Effect.scoped(Effect.gen(function*() {
-      const settings = yield* loadSettings(config, flags)
-      if (settings.upstream === undefined || settings.upstreamToken === undefined) {
-        return yield* new SettingsError({
-          setting: "--upstream",
-          detail: "sluice agent run needs --upstream URL and --token TOKEN (enrolment comes with the fleet)"
-        })
-      }
-      const { data, secrets } = yield* prepare(settings, App.agentStateDir(settings))
-      const context = yield* Layer.build(
-        App.agentLayer(settings, data, secrets, {
-          url: settings.upstream,
-          token: Redacted.make(settings.upstreamToken)
-        })
-      )
-      const sockets = socketLines(context)
-      yield* print([
-        `sluice agent ${version} is up`,
-        ...sockets,
-        `  upstream ${App.withoutCredentials(App.drainUrl(settings.upstream))}`,
-        `  spool    ${data.dir}  (quota ${settings.spoolQuotaBytes} bytes, ${settings.spoolFull} when full)`,
-        ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
-        "Press Ctrl-C to stop."
-      ])
-      return yield* Effect.never
-    }))
-).pipe(Command.withDescription("run an agent: socket listeners, spool, forwarding to --upstream"))
-
-const agent = Command.make("agent").pipe(
-  Command.withDescription("the edge agent"),
-  Command.withSubcommands([agentRun])
-)
-
 const versionCommand = Command.make("version", {}, () => Console.log(`sluice ${version}`)).pipe(
   Command.withDescription("print the version")
 )
@@ -167,7 +88,7 @@ const root = Command.make("sluice").pipe(
   Command.withSubcommands([
     up,
     server,
-    agent,
+    AgentCommands.agent,
     versionCommand,
     validate,
     ...SpoolCommands.commands,
@@ -182,5 +103,19 @@ export const cli = Command.run(root, { name: "sluice", version })
 /** Errors that end with one line and exit code 2. */
 export const isOperatorError = (error: unknown): error is { readonly message: string } =>
   error instanceof SettingsError || (typeof error === "object" && error !== null && "_tag" in error &&
-    (error._tag === "StartupError" || error._tag === "SettingsError" || error._tag === "SocketClientError" ||
-      error._tag === "TailError"))
+    typeof error._tag === "string" && operatorErrors.has(error._tag))
+
+const operatorErrors: ReadonlySet<string> = new Set([
+  "StartupError",
+  "SettingsError",
+  "SocketClientError",
+  "TailError",
+  // The agent's: enrolment refused, not enrolled, revoked, control plane unreachable at enrolment.
+  "EnrolRefused",
+  "AgentStateError",
+  "AgentRevoked",
+  "ControlPlaneUnavailable",
+  "ControlPlaneRejected",
+  "ReexecFailed"
+])
+export { version } from "./Startup.js"
