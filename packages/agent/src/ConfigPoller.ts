@@ -85,6 +85,8 @@ export const decode = (text: string, version: number | null): Effect.Effect<Agen
 interface PollerState {
   readonly appliedVersion: number
   readonly lastConfigError: string | null
+  /** The etag of the config running now: served again, it is not rebuilt. */
+  readonly appliedEtag: string | null
   /** The etag of a config that failed; not tried again until the served etag changes. */
   readonly failedEtag: string | null
 }
@@ -96,7 +98,12 @@ export const make: Effect.Effect<ConfigPoller["Type"], never, ControlPlaneClient
     const supervisor = yield* InputSupervisor
     const state = yield* AgentState
     const lock = yield* Effect.makeSemaphore(1)
-    const current = yield* Ref.make<PollerState>({ appliedVersion: 0, lastConfigError: null, failedEtag: null })
+    const current = yield* Ref.make<PollerState>({
+      appliedVersion: 0,
+      lastConfigError: null,
+      appliedEtag: null,
+      failedEtag: null
+    })
 
     const failed = (error: ConfigError, etag: string | null) =>
       Effect.zipRight(
@@ -110,6 +117,9 @@ export const make: Effect.Effect<ConfigPoller["Type"], never, ControlPlaneClient
         const etag = served.etag === "" ? etagOf(served.text) : served.etag
         const before = yield* Ref.get(current)
         if (!force && before.failedEtag === etag) return
+        if (!force && before.appliedEtag === etag) {
+          return yield* Ref.set(current, { ...before, appliedVersion: served.version })
+        }
         const result = yield* decode(served.text, served.version).pipe(
           Effect.flatMap((config) =>
             supervisor.apply(config).pipe(
@@ -122,7 +132,12 @@ export const make: Effect.Effect<ConfigPoller["Type"], never, ControlPlaneClient
           yield* failed(result.left, etag)
           return yield* result.left
         }
-        yield* Ref.set(current, { appliedVersion: served.version, lastConfigError: null, failedEtag: null })
+        yield* Ref.set(current, {
+          appliedVersion: served.version,
+          lastConfigError: null,
+          appliedEtag: etag,
+          failedEtag: null
+        })
         yield* Effect.logInfo(`applied config version ${served.version}`)
         // Saved only once it runs: a restart resumes a config known to work.
         yield* state.writeConfig({ version: served.version, etag, text: served.text }).pipe(
@@ -136,7 +151,12 @@ export const make: Effect.Effect<ConfigPoller["Type"], never, ControlPlaneClient
         if (Option.isNone(saved)) return
         const config = yield* decode(saved.value.text, saved.value.version)
         yield* supervisor.apply(config)
-        yield* Ref.set(current, { appliedVersion: saved.value.version, lastConfigError: null, failedEtag: null })
+        yield* Ref.set(current, {
+          appliedVersion: saved.value.version,
+          lastConfigError: null,
+          appliedEtag: saved.value.etag,
+          failedEtag: null
+        })
         yield* Effect.logInfo(`resumed the saved config version ${saved.value.version}`)
       }).pipe(
         // Version 0: the next poll fetches whatever the group has now.

@@ -5,8 +5,8 @@
  * the resume of a restarted agent without the control plane, the events an
  * input emits (with its routing), and a failing input restarted with backoff.
  */
-import { EventStore } from "@sluice/core/EventStore"
 import { describe, expect, it } from "@effect/vitest"
+import { EventStore } from "@sluice/core/EventStore"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -26,11 +26,11 @@ import {
   enrolled,
   eventually,
   fakeControlPlane,
+  idleUntil,
   nextProbe,
   nextRequest,
   type ProbeEvent,
   recordingExecutor,
-  sleepers,
   tempDir
 } from "./fleet-harness.js"
 
@@ -95,6 +95,12 @@ describe("config polling", () => {
       yield* poller.poll
       expect((yield* nextRequest(plane, "config")).query.get("since")).toBe("0")
       expect((yield* nextRequest(plane, "config")).query.get("since")).toBe("3")
+      expect(yield* drain(log)).toEqual([])
+
+      // The same config served again under a new version is not rebuilt; its version is recorded.
+      yield* plane.on("config", () => config(4, text, "sha256:abc"))
+      yield* poller.poll
+      expect(yield* poller.status).toEqual({ appliedVersion: 4, lastConfigError: null })
       expect(yield* drain(log)).toEqual([])
     }))
 
@@ -189,7 +195,9 @@ describe("config polling", () => {
       yield* plane.on("config", () => config(6, mixed, "sha256:mixed"))
       yield* poller.poll
       expect(yield* drain(log)).toEqual([{ kind: "built", name: "good" }])
-      expect((yield* poller.status).lastConfigError).toMatch(/^config version 6: input 'worse' \(probe\): settings\.lines/)
+      expect((yield* poller.status).lastConfigError).toMatch(
+        /^config version 6: input 'worse' \(probe\): settings\.lines/
+      )
       yield* poller.poll
       expect(yield* drain(log)).toEqual([])
 
@@ -242,7 +250,7 @@ describe("input supervision", () => {
         "started",
         "stopped"
       ])
-      yield* sleepers(1)
+      yield* idleUntil([1000])
       expect(yield* supervisor.status).toMatchObject({
         running: false,
         inputs: [{ name: "flaky", state: "restarting", lastError: "disk gone" }]
@@ -250,8 +258,9 @@ describe("input supervision", () => {
       yield* TestClock.adjust("1 second")
       expect((yield* Effect.forEach([1, 2], () => nextProbe(log))).map((e) => e.kind)).toEqual(["started", "stopped"])
       // The second wait is longer: nothing restarts after one more second.
-      yield* sleepers(1)
+      yield* idleUntil([3000])
       yield* TestClock.adjust("1 second")
+      yield* idleUntil([3000])
       expect(yield* drain(log)).toEqual([])
       yield* TestClock.adjust("1 second")
       expect(yield* nextProbe(log)).toMatchObject({ kind: "started" })

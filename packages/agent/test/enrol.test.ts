@@ -122,7 +122,9 @@ describe("the state dir", () => {
       const state = yield* AgentState.make(stateDir)
       const missing = yield* Effect.flip(state.readIdentity)
       expect(missing.message).toBe(
-        `agent state ${Path.join(stateDir, "agent.json")}: does not exist: this agent is not enrolled (run \`sluice agent enrol\` first)`
+        `agent state ${
+          Path.join(stateDir, "agent.json")
+        }: does not exist: this agent is not enrolled (run \`sluice agent enrol\` first)`
       )
       Fs.writeFileSync(Path.join(stateDir, "agent.json"), "{\"agentId\":\"\"}")
       const damaged = yield* Effect.flip(state.readIdentity)

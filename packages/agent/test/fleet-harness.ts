@@ -257,17 +257,24 @@ export const agentLayer = (
     Layer.provide(httpClient)
   )
 
-/** Waits until the TestClock has `count` sleepers (the loops are idle), bounded. */
-export const sleepers = (count: number) =>
+/**
+ * Waits (bounded) until the fibers sleeping on the TestClock are exactly
+ * those due at `deadlines` (epoch ms of the TestClock): the loops are idle.
+ * The requests' one-hour timeouts are left out (the TestClock keeps them
+ * listed even after their request answered, and tests never reach them).
+ */
+export const idleUntil = (deadlines: ReadonlyArray<number>) =>
   within(
     Effect.gen(function*() {
+      const expected = [...deadlines].sort((a, b) => a - b).join(",")
       for (;;) {
-        const pending = yield* TestClock.sleeps()
-        if (pending.length >= count) return
+        const pending = [...(yield* TestClock.sleeps())].filter((at) => at < 3_600_000).sort((a, b) => a - b)
+          .join(",")
+        if (pending === expected) return
         yield* TestServices.provideLive(Effect.sleep("5 millis"))
       }
     }),
-    `${count} sleeping fibers`
+    `sleepers due at ${deadlines.join(", ")} ms`
   )
 
 /** Polls `check` (real time, bounded) until it answers `Some`. */
