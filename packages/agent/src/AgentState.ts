@@ -112,7 +112,7 @@ const writeAtomic = (path: string, data: string, mode: number) => {
   return Effect.acquireUseRelease(
     io(path, "write", () => Fs.open(temp, "wx", mode)),
     (handle) => io(path, "write", () => handle.writeFile(data).then(() => handle.sync())),
-    (handle) => Effect.promise(() => handle.close())
+    (handle) => Effect.promise(() => handle.close().catch(() => undefined))
   ).pipe(
     Effect.zipRight(io(path, "write", () => Fs.rename(temp, path))),
     Effect.onError(() => Effect.promise(() => Fs.rm(temp, { force: true })))

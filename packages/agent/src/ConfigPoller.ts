@@ -175,18 +175,31 @@ export const make: Effect.Effect<ConfigPoller["Type"], never, ControlPlaneClient
 
     const poll = lock.withPermits(1)(
       Effect.gen(function*() {
-        const { appliedVersion } = yield* Ref.get(current)
-        const served = yield* client.pollConfig(appliedVersion)
-        if (Option.isSome(served)) yield* Effect.ignore(applyServed(served.value, false))
+        const { appliedEtag, appliedVersion } = yield* Ref.get(current)
+        const served = yield* client.pollConfig(appliedVersion, appliedEtag ?? undefined)
+        if (Option.isNone(served)) return
+        if (served.value._tag === "NotModified") {
+          // The text running now is current: only the version moves.
+          const answer = served.value
+          return yield* Ref.update(
+            current,
+            (s): PollerState =>
+              s.appliedEtag !== null && (answer.etag === "" || answer.etag === s.appliedEtag)
+                ? { ...s, appliedVersion: answer.version }
+                : s
+          )
+        }
+        yield* Effect.ignore(applyServed(served.value, false))
       })
     )
 
     const reload = lock.withPermits(1)(
       Effect.gen(function*() {
         const served = yield* client.pollConfig(0)
-        // A group whose version is 0 has nothing to serve: the agent has nothing to run.
-        if (Option.isNone(served)) return yield* Effect.asVoid(supervisor.apply({ inputs: [] }))
-        yield* applyServed(served.value, true)
+        // Every group is at version 1 or more, so `since=0` is always served; a 204 changes nothing.
+        if (Option.isNone(served)) return
+        // Asked without If-None-Match, the control plane never answers 304.
+        if (served.value._tag === "ServedConfig") yield* applyServed(served.value, true)
       })
     )
 

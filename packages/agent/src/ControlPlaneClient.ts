@@ -20,6 +20,7 @@ import * as Action from "@sluice/core/Action"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { identity as unchanged } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -86,9 +87,17 @@ const RotateAnswer = Schema.Struct({ data: Schema.Struct({ agentToken: AgentToke
 
 /** A config the control plane served (`200` to a poll). */
 export interface ServedConfig {
+  readonly _tag: "ServedConfig"
   readonly version: number
   readonly etag: string
   readonly text: string
+}
+
+/** `304` to a poll with `If-None-Match`: the text the agent holds is current, at this version. */
+export interface NotModified {
+  readonly _tag: "NotModified"
+  readonly version: number
+  readonly etag: string
 }
 
 const ConfigHeaders = Schema.Struct({
@@ -99,8 +108,14 @@ const ConfigHeaders = Schema.Struct({
 /** The agent's client of the control plane. */
 export class ControlPlaneClient extends Context.Tag("@sluice/agent/ControlPlaneClient")<ControlPlaneClient, {
   readonly agentId: string
-  /** `GET /agents/:id/config?since=N`: `None` on 204. */
-  readonly pollConfig: (since: number) => Effect.Effect<Option.Option<ServedConfig>, ControlPlaneError>
+  /**
+   * `GET /agents/:id/config?since=N`: `None` on 204. With `ifNoneMatch` (the
+   * etag of the config the agent runs) an unchanged text answers `NotModified`.
+   */
+  readonly pollConfig: (
+    since: number,
+    ifNoneMatch?: string | undefined
+  ) => Effect.Effect<Option.Option<ServedConfig | NotModified>, ControlPlaneError>
   /** `POST /agents/:id/heartbeat`: the actions the control plane offers. */
   readonly heartbeat: (
     body: HeartbeatRequest
@@ -233,26 +248,33 @@ export const make = (
         )
       })
 
-    const pollConfig = (since: number) =>
+    const pollConfig = (since: number, ifNoneMatch?: string | undefined) =>
       Effect.gen(function*() {
         const call = "config poll"
         const response = yield* authorized(
           call,
           HttpClientRequest.get(`${agentPath}/config`).pipe(
             HttpClientRequest.setUrlParam("since", String(since)),
-            HttpClientRequest.accept("application/yaml")
+            HttpClientRequest.accept("application/yaml"),
+            ifNoneMatch === undefined ? unchanged : HttpClientRequest.setHeader("if-none-match", `"${ifNoneMatch}"`)
           ),
-          [200, 204]
+          [200, 204, 304]
         )
-        if (response.status === 204) return Option.none<ServedConfig>()
+        if (response.status === 204) return Option.none<ServedConfig | NotModified>()
         const headers = yield* Schema.decodeUnknown(ConfigHeaders)(response.headers).pipe(
-          Effect.mapError((error) => new ControlPlaneRejected({ call, status: 200, reason: formatParseError(error) }))
+          Effect.mapError((error) =>
+            new ControlPlaneRejected({ call, status: response.status, reason: formatParseError(error) })
+          )
         )
+        const version = headers["x-config-version"]
+        if (response.status === 304) {
+          return Option.some<NotModified>({ _tag: "NotModified", version, etag: headers["x-config-etag"] ?? "" })
+        }
         const text = yield* response.text.pipe(
           Effect.catchTag("ResponseError", (error) =>
             Effect.fail(new ControlPlaneUnavailable({ call, reason: error.message })))
         )
-        return Option.some({ version: headers["x-config-version"], etag: headers["x-config-etag"] ?? "", text })
+        return Option.some<ServedConfig>({ _tag: "ServedConfig", version, etag: headers["x-config-etag"] ?? "", text })
       })
 
     const heartbeat = (body: HeartbeatRequest) =>

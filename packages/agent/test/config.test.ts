@@ -97,10 +97,20 @@ describe("config polling", () => {
       expect((yield* nextRequest(plane, "config")).query.get("since")).toBe("3")
       expect(yield* drain(log)).toEqual([])
 
-      // The same config served again under a new version is not rebuilt; its version is recorded.
-      yield* plane.on("config", () => config(4, text, "sha256:abc"))
+      // Polls carry the running config's etag; a 304 moves the version without a download or a rebuild.
+      yield* plane.on("config", (r) =>
+        r.ifNoneMatch === "\"sha256:abc\""
+          ? { status: 304, headers: { "x-config-version": "4", "x-config-etag": "sha256:abc" } }
+          : config(4, text, "sha256:other"))
       yield* poller.poll
+      expect((yield* nextRequest(plane, "config")).ifNoneMatch).toBe("\"sha256:abc\"")
       expect(yield* poller.status).toEqual({ appliedVersion: 4, lastConfigError: null })
+      expect(yield* drain(log)).toEqual([])
+
+      // The same config served again under a new version is not rebuilt; its version is recorded.
+      yield* plane.on("config", () => config(5, text, "sha256:abc"))
+      yield* poller.poll
+      expect(yield* poller.status).toEqual({ appliedVersion: 5, lastConfigError: null })
       expect(yield* drain(log)).toEqual([])
     }))
 

@@ -32,6 +32,7 @@ export interface Recorded {
   readonly path: string
   readonly query: URLSearchParams
   readonly authorization: string | undefined
+  readonly ifNoneMatch: string | undefined
   readonly body: string
 }
 
@@ -100,6 +101,7 @@ export const fakeControlPlane: Effect.Effect<FakeControlPlane, never, Scope.Scop
             path: url.pathname,
             query: url.searchParams,
             authorization: req.headers.authorization,
+            ifNoneMatch: req.headers["if-none-match"],
             body: Buffer.concat(chunks).toString("utf8")
           }
           const reply = Effect.runSync(Ref.get(script))[recorded.route](recorded)
