@@ -165,7 +165,7 @@ export const make: Effect.Effect<ConfigPoller["Type"], never, ControlPlaneClient
             Ref.update(current, (s): PollerState => ({
               ...s,
               appliedVersion: 0,
-              lastConfigError: `saved ${error.message}`
+              lastConfigError: error._tag === "ConfigError" ? `saved ${error.message}` : error.message
             })),
             Effect.logWarning(`the saved config did not resume: ${error.message}`)
           )
