@@ -18,6 +18,7 @@
  * ```
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type { EventStore } from "@sluice/core/EventStore"
 import type { Ingest } from "@sluice/core/Ingest"
 import type * as Input from "@sluice/core/Input"
 import * as Duration from "effect/Duration"
@@ -70,7 +71,11 @@ export type AgentServices =
 /** The agent's services over the state dir; reading the identity or token may fail (not enrolled). */
 export const layer = (
   options: AgentOptions
-): Layer.Layer<AgentServices, AgentState.AgentStateError, Ingest | Input.InputRegistry | HttpClient.HttpClient> =>
+): Layer.Layer<
+  AgentServices,
+  AgentState.AgentStateError,
+  Ingest | EventStore | Input.InputRegistry | HttpClient.HttpClient
+> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const state = yield* AgentState.make(options.stateDir)
     const identity = yield* state.readIdentity

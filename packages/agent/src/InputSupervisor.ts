@@ -14,6 +14,7 @@
  * last error is kept for the status. Applies and restarts are serialized.
  */
 import type * as AgentConfig from "@sluice/core/AgentConfig"
+import { EventStore } from "@sluice/core/EventStore"
 import { Ingest } from "@sluice/core/Ingest"
 import * as Input from "@sluice/core/Input"
 import * as Cause from "effect/Cause"
@@ -101,9 +102,14 @@ const describe = (input: AgentConfig.ConfigInput) => `input '${input.name}' (${i
 /** Builds the supervisor; its scope's end stops every run. */
 export const make = (
   options: InputSupervisorOptions
-): Effect.Effect<InputSupervisor["Type"], never, Ingest | Input.InputRegistry | AgentState | Scope.Scope> =>
+): Effect.Effect<
+  InputSupervisor["Type"],
+  never,
+  Ingest | EventStore | Input.InputRegistry | AgentState | Scope.Scope
+> =>
   Effect.gen(function*() {
     const ingest = yield* Ingest
+    const store = yield* EventStore
     const registry = yield* Input.InputRegistry
     const state = yield* AgentState
     const lock = yield* Effect.makeSemaphore(1)
@@ -114,6 +120,11 @@ export const make = (
       const routing: Input.Routing = { index: input.index, sourcetype: input.sourcetype, source: input.source }
       return (records, emitOptions) =>
         Effect.gen(function*() {
+          const key = emitOptions?.idempotencyKey
+          // A range already committed (emitted, then the agent crashed before the input saved its
+          // position) is acknowledged without storing it twice. An input emits one batch at a time,
+          // so checking before offering cannot race with itself.
+          if (key !== undefined && (yield* store.hasIdempotencyKey(key))) return
           const now = yield* Clock.currentTimeMillis
           const events = Input.toEvents(records, { type: input.type, routing, agentId: options.agentId, now })
           yield* ingest.offer(events, {
@@ -242,5 +253,5 @@ export const make = (
 /** The supervisor as a scoped layer. */
 export const layer = (
   options: InputSupervisorOptions
-): Layer.Layer<InputSupervisor, never, Ingest | Input.InputRegistry | AgentState> =>
+): Layer.Layer<InputSupervisor, never, Ingest | EventStore | Input.InputRegistry | AgentState> =>
   Layer.scoped(InputSupervisor, make(options))

@@ -276,6 +276,28 @@ describe("input supervision", () => {
       expect(yield* nextProbe(log)).toMatchObject({ kind: "started" })
     }))
 
+  it.scoped("a range emitted again with the same idempotency key is stored once", () =>
+    Effect.gen(function*() {
+      const { context, log, plane, poller } = yield* setup
+      // Emits its two lines with one key, fails, is restarted, emits them again with the same key.
+      yield* plane.on(
+        "config",
+        () => config(1, yamlOf(1, [probeInput("in-1", "replay", "{ lines: [first, second], fail: crashed }")]))
+      )
+      yield* poller.poll
+      expect((yield* Effect.forEach([1, 2, 3], () => nextProbe(log))).map((e) => e.kind)).toEqual([
+        "built",
+        "started",
+        "stopped"
+      ])
+      yield* idleUntil([1000])
+      yield* TestClock.adjust("1 second")
+      expect((yield* Effect.forEach([1, 2], () => nextProbe(log))).map((e) => e.kind)).toEqual(["started", "stopped"])
+      const store = Context.get(context, EventStore)
+      const page = yield* store.query({ offset: 0, limit: 10 })
+      expect(page.items.map((e) => e.message).sort()).toEqual(["first", "second"])
+    }))
+
   it.scoped("restart stops and starts the current inputs", () =>
     Effect.gen(function*() {
       const { log, plane, poller, supervisor } = yield* setup
