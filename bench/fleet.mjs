@@ -5,7 +5,9 @@
 // 99 % of the agents have fetched the new version. Prints errors, p50/p99/max
 // latency of polls and heartbeats, the server's peak RSS.
 // Usage: npm run bench:fleet [-- SECONDS [AGENTS]]   (default 300 s, 10,000)
+import * as fs from "node:fs"
 import * as http from "node:http"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { freePort, machine, peakRssMb, start, stop, tempDir } from "./lib.mjs"
 
 const seconds = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 300)
@@ -46,6 +48,12 @@ const call = (method, path, { headers = {}, body } = {}) =>
   })
 
 const json = (r) => JSON.parse(r.text)
+
+/** CPU seconds a process has used (all its threads). */
+const cpuSeconds = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
 const must = (r, status, what) => {
   if (r.status !== status) throw new Error(`${what}: expected ${status}, got ${r.status} ${r.text}`)
   return r
@@ -133,6 +141,9 @@ const main = async () => {
     let rss = 0
     rssTimer = setInterval(() => (rss = Math.max(rss, peakRssMb(server.pid))), 1000)
 
+    // The client's own event-loop delay: latency it adds to every figure below.
+    const clientLag = monitorEventLoopDelay({ resolution: 10 })
+    clientLag.enable()
     let running = true
     const endAt = performance.now() + seconds * 1000
     let changeAt = Infinity
@@ -170,6 +181,7 @@ const main = async () => {
       }
     }
     const timers = []
+    const cpu0 = cpuSeconds(server.pid)
     const started = performance.now()
     for (const a of agents) {
       const loop = (fn, period) => {
@@ -214,6 +226,7 @@ const main = async () => {
     const h = summary(heartbeats)
     rss = Math.max(rss, peakRssMb(server.pid))
     const elapsed = (performance.now() - started) / 1000
+    const serverCpu = cpuSeconds(server.pid) - cpu0
     console.log(`machine: ${machine()}`)
     console.log(`run: ${agentCount} agents, ${elapsed.toFixed(0)} s (poll ${pollMs / 1000} s, heartbeat ${heartbeatMs / 1000} s)`)
     console.log(
@@ -226,13 +239,19 @@ const main = async () => {
         h.max.toFixed(1)
       } ms`
     )
+    clientLag.disable()
+    console.log(
+      `client event-loop delay: p50 ${(clientLag.percentile(50) / 1e6).toFixed(1)} ms  p99 ${
+        (clientLag.percentile(99) / 1e6).toFixed(1)
+      } ms  max ${(clientLag.max / 1e6).toFixed(1)} ms`
+    )
     console.log(`errors: ${errors.size === 0 ? "none" : JSON.stringify(Object.fromEntries(errors))}`)
     console.log(
       `config change v${targetVersion}: reached ${reached.length}/${agentCount} agents; 99 % after ${
         Number.isNaN(p99Reach) ? "n/a" : `${p99Reach.toFixed(1)} s`
       }`
     )
-    console.log(`server peak RSS: ${rss} MB`)
+    console.log(`server peak RSS: ${rss} MB; server CPU ${(100 * serverCpu / elapsed).toFixed(0)} % of one core`)
   } finally {
     clearInterval(rssTimer)
     pool.destroy()

@@ -95,9 +95,21 @@ export const listenFailure = (cause: unknown): string => {
     : code ?? String(cause)
 }
 
+/**
+ * Node's HTTP server with idle keep-alive connections kept for 65 s (Node's
+ * default is 5 s). Agents poll every 10 s over a kept connection; closing it
+ * between polls makes a client that reuses it at that moment see a reset.
+ */
+const keepAliveServer = () => {
+  const server = createServer()
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
+  return server
+}
+
 /** The shared HTTP server on the configured address, with the given routes. */
 export const httpLayer = <E, R>(settings: Settings, routes: Layer.Layer<never, E, R>) => {
-  const server = NodeHttpServer.layer(createServer, { host: settings.httpHost, port: settings.httpPort }).pipe(
+  const server = NodeHttpServer.layer(keepAliveServer, { host: settings.httpHost, port: settings.httpPort }).pipe(
     Layer.mapError((error) =>
       new StartupError({
         setting: "SLUICE_HTTP_PORT",

@@ -41,7 +41,7 @@ const missing = () =>
   new ApiError.Unauthorized({ message: "missing credentials: send Authorization: Bearer AGT_… or X-API-Key: AGT_…" })
 
 /** Resolves a token: the agent, or why not. */
-const resolve = (
+export const resolve = (
   token: string
 ): Effect.Effect<Credentials, ApiError.Unauthorized | ApiError.Forbidden, SqlClient.SqlClient> =>
   Effect.flatMap(

@@ -27,6 +27,8 @@ import * as ApiError from "./ApiError.js"
 export interface ApiRoutesOptions {
   /** The largest request body, in bytes (413 past it). */
   readonly maxBodyBytes: number
+  /** Endpoints (`"GET /api/v1/…"`) another module mounts as plain routes; they stay in the document. */
+  readonly mountedElsewhere?: ReadonlySet<string> | undefined
 }
 
 /** 1 MiB bodies. */
@@ -81,7 +83,8 @@ export const layer = (options: ApiRoutesOptions = defaultOptions) =>
       const wrap = guard(options)
       const routes = []
       for (const route of apiRouter.routes) {
-        if (!isMethod(route.method) || !keys.has(`${route.method} ${route.path}`)) continue
+        const key = `${route.method} ${route.path}`
+        if (!isMethod(route.method) || !keys.has(key) || options.mountedElsewhere?.has(key) === true) continue
         const handler = withContext(route.handler, context).pipe(Effect.flatMap(HttpServerRespondable.toResponse))
         routes.push(HttpLayerRouter.route(route.method, route.path, wrap(handler), {
           uninterruptible: route.uninterruptible

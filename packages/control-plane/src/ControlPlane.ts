@@ -49,6 +49,7 @@ import * as ApiKeys from "./ApiKeys.js"
 import * as ApiRoutes from "./ApiRoutes.js"
 import * as Authentication from "./Authentication.js"
 import * as AuthHandlers from "./AuthHandlers.js"
+import * as ConfigPollRoute from "./ConfigPollRoute.js"
 import * as DeadLetterHandlers from "./DeadLetterHandlers.js"
 import * as EdgeApiHandlers from "./EdgeApiHandlers.js"
 import * as EnrolmentTokens from "./EnrolmentTokens.js"
@@ -185,12 +186,16 @@ export const layer = (options: ControlPlaneOptions) => {
     ActionHandlers.layer
   ).pipe(
     Layer.provide(Authentication.layer),
-    Layer.provide(AgentAuthentication.layer),
-    Layer.provide(RateLimit.layer(options.rateLimits))
+    Layer.provide(AgentAuthentication.layer)
   )
-  const api = ApiRoutes.layer({ maxBodyBytes: options.maxBodyBytes ?? ApiRoutes.defaultOptions.maxBodyBytes }).pipe(
-    Layer.provide(handlers)
-  )
+  const rateLimit = RateLimit.layer(options.rateLimits)
+  const api = Layer.merge(
+    ApiRoutes.layer({
+      maxBodyBytes: options.maxBodyBytes ?? ApiRoutes.defaultOptions.maxBodyBytes,
+      mountedElsewhere: new Set([ConfigPollRoute.endpointKey])
+    }).pipe(Layer.provide(handlers)),
+    ConfigPollRoute.layer
+  ).pipe(Layer.provide(rateLimit))
   const docs = HttpApiScalar.layerHttpLayerRouter({ api: Api, path: options.docsPath ?? "/docs" })
   const sweep = OfflineSweep.layer({ interval: options.sweepInterval ?? OfflineSweep.defaultOptions.interval })
   const actionSweep = ActionBus.sweepLayer(options.actionSweepInterval ?? ActionBus.defaultSweepInterval)

@@ -33,7 +33,7 @@ export const matchesEtag = (header: string | undefined, etag: string): boolean =
   return false
 }
 
-const notModified = (rendered: Rendered) =>
+export const notModified = (rendered: Rendered) =>
   HttpServerResponse.empty({
     status: 304,
     headers: {

@@ -19,6 +19,7 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -71,54 +72,87 @@ const setHeaders = (headers: Record<string, string>) =>
     Effect.succeed(HttpServerResponse.setHeaders(response, headers))
   )
 
-/** The middleware over a `RateLimiter`. */
-export const make = (options: RateLimitOptions) =>
+/** What one counted request answers: the headers to send, or the 429 (with its headers). */
+export interface Counted {
+  readonly headers: Readonly<Record<string, string>>
+  readonly limited: ApiError.RateLimited | undefined
+}
+
+/**
+ * Counts requests of a client in a group, for routes served outside the
+ * `HttpApi` (the agents' config poll): the same counters as the middleware.
+ */
+export class RateLimitCounter extends Context.Tag("@sluice/control-plane/RateLimitCounter")<RateLimitCounter, {
+  readonly count: (group: LimitGroup, client: string) => Effect.Effect<Counted>
+}>() {}
+
+/** The counter over a `RateLimiter`. */
+export const makeCounter = (options: RateLimitOptions) =>
   Effect.gen(function*() {
     const limiter = yield* RateLimiter.RateLimiter
     const window = Duration.decode(options.window)
-    return RateLimit.of(Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const principal = yield* Effect.serviceOption(CurrentPrincipal)
-      const agent = yield* Effect.serviceOption(CurrentAgent)
-      const group = groupOf(request.url.split("?")[0]!)
-      const limit = options[group]
-      const client = Option.match(principal, {
-        onSome: (p) => `${p.kind}:${p.id}`,
-        onNone: () =>
-          Option.match(agent, {
-            onSome: (a) => `agent:${a.agentId}`,
-            onNone: () => `ip:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
-          })
-      })
-      const now = yield* Clock.currentTimeMillis
-      const resetAt = (after: Duration.Duration) => String(Math.ceil((now + Duration.toMillis(after)) / 1000))
-      const result = yield* limiter.consume({ key: `${group}|${client}`, limit, window, algorithm: "fixed-window" })
-        .pipe(
+    const count = (group: LimitGroup, client: string): Effect.Effect<Counted> =>
+      Effect.gen(function*() {
+        const limit = options[group]
+        const now = yield* Clock.currentTimeMillis
+        const resetAt = (after: Duration.Duration) => String(Math.ceil((now + Duration.toMillis(after)) / 1000))
+        return yield* limiter.consume({ key: `${group}|${client}`, limit, window, algorithm: "fixed-window" }).pipe(
+          Effect.map((result): Counted => ({
+            headers: {
+              "x-ratelimit-limit": String(result.limit),
+              "x-ratelimit-remaining": String(result.remaining),
+              "x-ratelimit-reset": resetAt(result.resetAfter)
+            },
+            limited: undefined
+          })),
           Effect.catchTag("RateLimiterError", (error) =>
             error.reason === "Exceeded"
-              ? setHeaders({
-                "x-ratelimit-limit": String(limit),
-                "x-ratelimit-remaining": "0",
-                "x-ratelimit-reset": resetAt(error.retryAfter),
-                "retry-after": String(Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter))))
-              }).pipe(Effect.zipRight(
-                new ApiError.RateLimited({
+              ? Effect.succeed<Counted>({
+                headers: {
+                  "x-ratelimit-limit": String(limit),
+                  "x-ratelimit-remaining": "0",
+                  "x-ratelimit-reset": resetAt(error.retryAfter),
+                  "retry-after": String(Math.max(1, Math.ceil(Duration.toSeconds(error.retryAfter))))
+                },
+                limited: new ApiError.RateLimited({
                   message: `too many requests: at most ${limit} per ${Duration.format(window)} for this group`
                 })
-              ))
+              })
               : Effect.die(error))
         )
-      yield* setHeaders({
-        "x-ratelimit-limit": String(result.limit),
-        "x-ratelimit-remaining": String(result.remaining),
-        "x-ratelimit-reset": resetAt(result.resetAfter)
       })
-    }))
+    return RateLimitCounter.of({ count })
   })
 
-/** `RateLimit` with its limiter and an evicting memory store. */
-export const layer = (options: Partial<RateLimitOptions> = {}): Layer.Layer<RateLimit> =>
-  Layer.effect(RateLimit, make({ ...defaultOptions, ...options })).pipe(
+/** The middleware over the counter. */
+export const make = Effect.gen(function*() {
+  const counter = yield* RateLimitCounter
+  return RateLimit.of(Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const principal = yield* Effect.serviceOption(CurrentPrincipal)
+    const agent = yield* Effect.serviceOption(CurrentAgent)
+    const group = groupOf(request.url.split("?")[0]!)
+    const client = Option.match(principal, {
+      onSome: (p) => `${p.kind}:${p.id}`,
+      onNone: () =>
+        Option.match(agent, {
+          onSome: (a) => `agent:${a.agentId}`,
+          onNone: () => `ip:${Option.getOrElse(request.remoteAddress, () => "unknown")}`
+        })
+    })
+    const counted = yield* counter.count(group, client)
+    yield* setHeaders(counted.headers)
+    if (counted.limited !== undefined) return yield* counted.limited
+  }))
+})
+
+/** `RateLimitCounter` with its limiter and an evicting memory store. */
+export const counterLayer = (options: Partial<RateLimitOptions> = {}): Layer.Layer<RateLimitCounter> =>
+  Layer.effect(RateLimitCounter, makeCounter({ ...defaultOptions, ...options })).pipe(
     Layer.provide(RateLimiter.layer),
     Layer.provide(RateLimitStore.layer())
   )
+
+/** `RateLimit` (the middleware) and the `RateLimitCounter` it counts with. */
+export const layer = (options: Partial<RateLimitOptions> = {}): Layer.Layer<RateLimit | RateLimitCounter> =>
+  Layer.effect(RateLimit, make).pipe(Layer.provideMerge(counterLayer(options)))
