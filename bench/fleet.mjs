@@ -59,7 +59,8 @@ const must = (r, status, what) => {
   return r
 }
 
-const percentile = (sorted, p) => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
+const percentile = (sorted, p) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
 const summary = (samples) => {
   const s = Float64Array.from(samples).sort()
   return { n: s.length, p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1] }
@@ -228,16 +229,18 @@ const main = async () => {
     const elapsed = (performance.now() - started) / 1000
     const serverCpu = cpuSeconds(server.pid) - cpu0
     console.log(`machine: ${machine()}`)
-    console.log(`run: ${agentCount} agents, ${elapsed.toFixed(0)} s (poll ${pollMs / 1000} s, heartbeat ${heartbeatMs / 1000} s)`)
     console.log(
-      `polls:      ${p.n} (${(p.n / elapsed).toFixed(0)}/s)  p50 ${p.p50.toFixed(1)} ms  p99 ${p.p99.toFixed(1)} ms  max ${
-        p.max.toFixed(1)
-      } ms`
+      `run: ${agentCount} agents, ${elapsed.toFixed(0)} s (poll ${pollMs / 1000} s, heartbeat ${heartbeatMs / 1000} s)`
     )
     console.log(
-      `heartbeats: ${h.n} (${(h.n / elapsed).toFixed(0)}/s)  p50 ${h.p50.toFixed(1)} ms  p99 ${h.p99.toFixed(1)} ms  max ${
-        h.max.toFixed(1)
-      } ms`
+      `polls:      ${p.n} (${(p.n / elapsed).toFixed(0)}/s)  p50 ${p.p50.toFixed(1)} ms  p99 ${
+        p.p99.toFixed(1)
+      } ms  max ${p.max.toFixed(1)} ms`
+    )
+    console.log(
+      `heartbeats: ${h.n} (${(h.n / elapsed).toFixed(0)}/s)  p50 ${h.p50.toFixed(1)} ms  p99 ${
+        h.p99.toFixed(1)
+      } ms  max ${h.max.toFixed(1)} ms`
     )
     clientLag.disable()
     console.log(
