@@ -41,6 +41,7 @@ import * as ActionBus from "./ActionBus.js"
 import * as ActionHandlers from "./ActionHandlers.js"
 import * as AgentAuthentication from "./AgentAuthentication.js"
 import * as AgentConfigRender from "./AgentConfigRender.js"
+import * as AgentRoutes from "./AgentRoutes.js"
 import * as Agents from "./Agents.js"
 import { Api } from "./Api.js"
 import * as ApiError from "./ApiError.js"
@@ -49,7 +50,6 @@ import * as ApiKeys from "./ApiKeys.js"
 import * as ApiRoutes from "./ApiRoutes.js"
 import * as Authentication from "./Authentication.js"
 import * as AuthHandlers from "./AuthHandlers.js"
-import * as ConfigPollRoute from "./ConfigPollRoute.js"
 import * as DeadLetterHandlers from "./DeadLetterHandlers.js"
 import * as EdgeApiHandlers from "./EdgeApiHandlers.js"
 import * as EnrolmentTokens from "./EnrolmentTokens.js"
@@ -189,12 +189,10 @@ export const layer = (options: ControlPlaneOptions) => {
     Layer.provide(AgentAuthentication.layer)
   )
   const rateLimit = RateLimit.layer(options.rateLimits)
+  const routeOptions = { maxBodyBytes: options.maxBodyBytes ?? ApiRoutes.defaultOptions.maxBodyBytes }
   const api = Layer.merge(
-    ApiRoutes.layer({
-      maxBodyBytes: options.maxBodyBytes ?? ApiRoutes.defaultOptions.maxBodyBytes,
-      mountedElsewhere: new Set([ConfigPollRoute.endpointKey])
-    }).pipe(Layer.provide(handlers)),
-    ConfigPollRoute.layer
+    ApiRoutes.layer({ ...routeOptions, mountedElsewhere: AgentRoutes.endpointKeys }).pipe(Layer.provide(handlers)),
+    AgentRoutes.layer(routeOptions)
   ).pipe(Layer.provide(rateLimit))
   const docs = HttpApiScalar.layerHttpLayerRouter({ api: Api, path: options.docsPath ?? "/docs" })
   const sweep = OfflineSweep.layer({ interval: options.sweepInterval ?? OfflineSweep.defaultOptions.interval })

@@ -59,6 +59,21 @@ export const toHeartbeat = (body: HeartbeatRequest): Heartbeat => ({
   kernel: body.kernel
 })
 
+/**
+ * A heartbeat's work: record the facts, apply the action reports in order,
+ * answer the pending actions (at most 10).
+ */
+export const answerHeartbeat = (agentId: string, payload: HeartbeatRequest) =>
+  Effect.gen(function*() {
+    const agents = yield* Agents
+    const bus = yield* ActionBus
+    yield* agents.heartbeat(agentId, toHeartbeat(payload))
+    const reports = payload.actionResults ?? []
+    if (reports.length > 0) yield* bus.report(agentId, reports)
+    const pendingActions = yield* bus.offer(agentId)
+    return { data: { pendingActions } }
+  })
+
 /** The handlers of the `edge` group. */
 export const layer = HttpApiBuilder.group(Api, "edge", (handlers) =>
   Effect.gen(function*() {
@@ -102,19 +117,17 @@ export const layer = HttpApiBuilder.group(Api, "edge", (handlers) =>
             : configResponse(rendered)
         }))
       .handle("heartbeat", ({ payload }) =>
-        Effect.gen(function*() {
-          const agent = yield* CurrentAgent
-          yield* agents.heartbeat(agent.agentId, toHeartbeat(payload))
-          const reports = payload.actionResults ?? []
-          if (reports.length > 0) yield* bus.report(agent.agentId, reports)
-          const pendingActions = yield* bus.offer(agent.agentId)
-          return { data: { pendingActions } }
-        }))
+        Effect.flatMap(CurrentAgent, (agent) =>
+          answerHeartbeat(agent.agentId, payload).pipe(
+            Effect.provideService(Agents, agents),
+            Effect.provideService(ActionBus, bus)
+          )))
       .handle("rotateToken", () =>
         Effect.gen(function*() {
           const agent = yield* CurrentAgent
           const agentToken = yield* agents.rotateToken(agent.agentId).pipe(
-            Effect.catchTag("NotFound", () => Effect.dieMessage("the agent vanished while rotating its token"))
+            Effect.catchTag("NotFound", () =>
+              Effect.dieMessage("the agent vanished while rotating its token"))
           )
           return { data: { agentToken } }
         }))
