@@ -28,8 +28,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
-import type * as Scope from "effect/Scope"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type { LogEvent } from "./LogEvent.js"
 
 /** Where an agent runs. */
