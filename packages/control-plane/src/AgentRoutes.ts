@@ -32,9 +32,8 @@ import { basePath } from "./Api.js"
 import * as ApiError from "./ApiError.js"
 import * as ApiRoutes from "./ApiRoutes.js"
 import { credentialOf } from "./Authentication.js"
-import { answerHeartbeat, matchesEtag, notModified } from "./EdgeApiHandlers.js"
+import { answerConfig, answerHeartbeat } from "./EdgeApiHandlers.js"
 import { HeartbeatRequest } from "./FleetApi.js"
-import { configResponse } from "./FleetHandlers.js"
 import { RateLimitCounter } from "./RateLimit.js"
 
 const configPath = `${basePath}/agents/:id/config` as const
@@ -79,7 +78,6 @@ export const layer = (options: ApiRoutes.ApiRoutesOptions) =>
       const configs = yield* RenderedConfigs
       const bus = yield* ActionBus
       const counter = yield* RateLimitCounter
-      const current = HttpServerResponse.empty({ status: 204 })
 
       /** Authenticates the agent of the path and counts the request: the agent, or the answer that refuses it. */
       const admit = Effect.gen(function*() {
@@ -110,25 +108,15 @@ export const layer = (options: ApiRoutes.ApiRoutesOptions) =>
         return Either.right({ request, agent, headers: counted.headers })
       })
 
-      const config = (request: HttpServerRequest.HttpServerRequest, agent: Credentials) =>
-        Effect.gen(function*() {
-          const since = sinceOf(new URL(request.url, "http://localhost").searchParams.get("since"))
-          if (typeof since !== "number") return ApiError.toResponse(since)
-          // A moved agent counts in its old group's versions until it shows otherwise.
-          const otherNumbering = agent.configState === "moved" ||
-            (agent.configState === "served" && since > agent.configVersion)
-          if (agent.configState === "served" && !otherNumbering) {
-            yield* agents.setConfigState(agent.agentId, "current")
-          }
-          if (!otherNumbering && since >= agent.configVersion) return current
-          const rendered = yield* configs.get(agent.groupId, agent.platform, agent.configVersion).pipe(
-            Effect.catchTag("NotFound", () => Effect.dieMessage("an agent's group is missing"))
+      const config = (request: HttpServerRequest.HttpServerRequest, agent: Credentials) => {
+        const since = sinceOf(new URL(request.url, "http://localhost").searchParams.get("since"))
+        return typeof since !== "number"
+          ? Effect.succeed(ApiError.toResponse(since))
+          : answerConfig(agent, since, request.headers["if-none-match"]).pipe(
+            Effect.provideService(Agents, agents),
+            Effect.provideService(RenderedConfigs, configs)
           )
-          if (agent.configState === "moved") yield* agents.setConfigState(agent.agentId, "served")
-          return matchesEtag(request.headers["if-none-match"], rendered.etag)
-            ? notModified(rendered)
-            : configResponse(rendered)
-        })
+      }
 
       const heartbeat = (request: HttpServerRequest.HttpServerRequest, agent: Credentials) =>
         Effect.gen(function*() {

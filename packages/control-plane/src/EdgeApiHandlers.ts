@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import { ActionBus } from "./ActionBus.js"
 import { CurrentAgent } from "./AgentAuthentication.js"
 import { type Rendered, RenderedConfigs } from "./AgentConfigRender.js"
-import { Agents, type Heartbeat } from "./Agents.js"
+import { Agents, type Credentials, type Heartbeat } from "./Agents.js"
 import { Api } from "./Api.js"
 import type { HeartbeatRequest } from "./FleetApi.js"
 import { configResponse } from "./FleetHandlers.js"
@@ -60,6 +60,26 @@ export const toHeartbeat = (body: HeartbeatRequest): Heartbeat => ({
 })
 
 /**
+ * A config poll's answer for an authenticated agent: 204 when `since` is
+ * current, else the rendered YAML, or 304 when `If-None-Match` names it.
+ */
+export const answerConfig = (agent: Credentials, since: number, ifNoneMatch: string | undefined) =>
+  Effect.gen(function*() {
+    const agents = yield* Agents
+    const configs = yield* RenderedConfigs
+    // A moved agent counts in its old group's versions until it shows otherwise.
+    const otherNumbering = agent.configState === "moved" ||
+      (agent.configState === "served" && since > agent.configVersion)
+    if (agent.configState === "served" && !otherNumbering) yield* agents.setConfigState(agent.agentId, "current")
+    if (!otherNumbering && since >= agent.configVersion) return current
+    const rendered = yield* configs.get(agent.groupId, agent.platform, agent.configVersion).pipe(
+      Effect.catchTag("NotFound", () => Effect.dieMessage("an agent's group is missing"))
+    )
+    if (agent.configState === "moved") yield* agents.setConfigState(agent.agentId, "served")
+    return matchesEtag(ifNoneMatch, rendered.etag) ? notModified(rendered) : configResponse(rendered)
+  })
+
+/**
  * A heartbeat's work: record the facts, apply the action reports in order,
  * answer the pending actions (at most 10).
  */
@@ -98,24 +118,11 @@ export const layer = HttpApiBuilder.group(Api, "edge", (handlers) =>
         )
       })
       .handle("config", ({ request, urlParams }) =>
-        Effect.gen(function*() {
-          const agent = yield* CurrentAgent
-          const since = urlParams.since
-          // A moved agent counts in its old group's versions until it shows otherwise.
-          const otherNumbering = agent.configState === "moved" ||
-            (agent.configState === "served" && since > agent.configVersion)
-          if (agent.configState === "served" && !otherNumbering) {
-            yield* agents.setConfigState(agent.agentId, "current")
-          }
-          if (!otherNumbering && since >= agent.configVersion) return current
-          const rendered = yield* configs.get(agent.groupId, agent.platform, agent.configVersion).pipe(
-            Effect.catchTag("NotFound", () => Effect.dieMessage("an agent's group is missing"))
-          )
-          if (agent.configState === "moved") yield* agents.setConfigState(agent.agentId, "served")
-          return matchesEtag(request.headers["if-none-match"], rendered.etag)
-            ? notModified(rendered)
-            : configResponse(rendered)
-        }))
+        Effect.flatMap(CurrentAgent, (agent) =>
+          answerConfig(agent, urlParams.since, request.headers["if-none-match"]).pipe(
+            Effect.provideService(Agents, agents),
+            Effect.provideService(RenderedConfigs, configs)
+          )))
       .handle("heartbeat", ({ payload }) =>
         Effect.flatMap(CurrentAgent, (agent) =>
           answerHeartbeat(agent.agentId, payload).pipe(
