@@ -40,9 +40,9 @@ const run = (settings: Settings, withSockets: boolean) =>
       `  http     ${address}  (POST /v1/drain, GET /health, GET /metrics)`,
       `  api      ${address}/api/v1  (OpenAPI at /api/v1/openapi.json, docs at /docs)`,
       ...sockets,
-      ...(settings.upstream !== undefined && settings.upstreamToken !== undefined
-        ? [`  upstream ${App.withoutCredentials(App.drainUrl(settings.upstream))}  (forwarding what is stored)`]
-        : []),
+      ...Option.toArray(Option.fromNullable(App.upstreamOf(settings))).map((upstream) =>
+        `  upstream ${App.withoutCredentials(App.drainUrl(upstream.url))}  (forwarding what is stored)`
+      ),
       `  data     ${data.dir}  (store: sqlite, ${path.basename(data.mainDb)} + ${path.basename(data.searchDb)})`,
       ...(secrets.files.length > 0 ? [`  secrets  ${secrets.files.join(", ")}`] : []),
       "Press Ctrl-C to stop."

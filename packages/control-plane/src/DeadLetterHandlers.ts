@@ -1,12 +1,12 @@
 /**
  * The `deadLetters` group over core's `Spool` and `Forwarder`, when the
  * process has them (a forwarding gateway); otherwise every endpoint answers
- * 404 saying why. A replay sends each letter once, with a key derived from
- * the letter, so a letter delivered but not yet removed (a crash between the
- * two) is stored once upstream.
+ * 404 saying why. A replay is core's `ForwardLoop.replayDeadLettersOnce`:
+ * one attempt per letter, so the request answers.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Forwarder } from "@sluice/core/Forwarder"
+import * as ForwardLoop from "@sluice/core/ForwardLoop"
 import { toStoredEventJson } from "@sluice/core/LogEvent"
 import { type DeadLetter, Spool } from "@sluice/core/Spool"
 import * as Effect from "effect/Effect"
@@ -42,31 +42,13 @@ export const layer = HttpApiBuilder.group(Api, "deadLetters", (handlers) =>
     const withSpool = <A, E>(f: (spool: Spool["Type"]) => Effect.Effect<A, E>) =>
       Option.match(spool, { onNone: () => Effect.fail(noSpool), onSome: f })
 
-    const replay = Effect.gen(function*() {
-      if (Option.isNone(spool) || Option.isNone(forwarder)) return yield* noSpool
-      const s = spool.value
-      const f = forwarder.value
-      let delivered = 0
-      let remaining = 0
-      let offset = 0
-      while (true) {
-        const page = yield* s.deadLetters({ offset, limit: 100 })
-        if (page.items.length === 0) break
-        for (const letter of page.items) {
-          const sent = yield* Effect.either(
-            f.send({ seq: 0, offset: 0, events: letter.events, idempotencyKey: `dead-letter:${letter.id}` })
-          )
-          if (sent._tag === "Right") {
-            yield* s.resolveDeadLetters([letter.id])
-            delivered++
-          } else {
-            remaining++
-            offset++
-          }
-        }
-      }
-      return { delivered, remaining }
-    }).pipe(Effect.catchTag("StoreError", storeFailed))
+    const replay = Option.isNone(spool) || Option.isNone(forwarder)
+      ? Effect.fail(noSpool)
+      : ForwardLoop.replayDeadLettersOnce.pipe(
+        Effect.provideService(Spool, spool.value),
+        Effect.provideService(Forwarder, forwarder.value),
+        Effect.catchTag("StoreError", storeFailed)
+      )
 
     return handlers
       .handle("list", ({ urlParams }) =>

@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
@@ -133,19 +134,30 @@ export const step = (options: ForwardLoopOptions = defaultOptions) =>
     return true
   })
 
+/** What a replay of the dead letters did. */
+export interface ReplayOutcome {
+  /** Letters delivered (removed, now counted as forwarded). */
+  readonly delivered: number
+  /** Letters still dead (refused again, or not delivered by `send`). */
+  readonly remaining: number
+}
+
 /**
- * Sends every dead letter again (after the upstream is fixed). Delivered
- * ones are resolved; one refused again stays a dead letter; a retryable
- * failure is retried with the usual backoff. Answers how many were delivered.
+ * Sends every dead letter once through `send`, with a key derived from the
+ * letter (`dead-letter:<id>`, so a letter delivered but not yet removed when
+ * the process dies is stored once upstream). Delivered letters are resolved;
+ * the others stay.
  */
-export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) =>
+export const replayDeadLettersWith = <R>(
+  send: (batch: ForwardBatch) => Effect.Effect<Either.Either<void, ForwardRetryable | ForwardRejected>, never, R>
+) =>
   Effect.gen(function*() {
     const spool = yield* Spool
     let delivered = 0
     let offset = 0
     while (true) {
       const page = yield* spool.deadLetters({ offset, limit: 100 })
-      if (page.items.length === 0) return delivered
+      if (page.items.length === 0) return { delivered, remaining: offset } satisfies ReplayOutcome
       for (const letter of page.items) {
         const batch: ForwardBatch = {
           seq: 0,
@@ -153,7 +165,7 @@ export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) 
           events: letter.events,
           idempotencyKey: `dead-letter:${letter.id}`
         }
-        const outcome = yield* deliver(batch, options)
+        const outcome = yield* send(batch)
         if (outcome._tag === "Right") {
           yield* spool.resolveDeadLetters([letter.id])
           yield* Metric.incrementBy(eventsForwarded, letter.events.length)
@@ -164,6 +176,19 @@ export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) 
       }
     }
   })
+
+/**
+ * Sends every dead letter again (after the upstream is fixed), retrying a
+ * retryable failure with the usual backoff; one refused again stays a dead
+ * letter. Answers how many were delivered.
+ */
+export const replayDeadLetters = (options: ForwardLoopOptions = defaultOptions) =>
+  Effect.map(replayDeadLettersWith((batch) => deliver(batch, options)), (outcome) => outcome.delivered)
+
+/** Sends every dead letter exactly one attempt each (for an API call that must answer). */
+export const replayDeadLettersOnce = replayDeadLettersWith((batch) =>
+  Effect.flatMap(Forwarder, (forwarder) => Effect.either(forwarder.send(batch)))
+)
 
 /** Forwards forever. A failing spool (the local store) is logged and retried. */
 export const run = (options: ForwardLoopOptions = defaultOptions) =>
