@@ -8,6 +8,8 @@ export interface IndexerSettings {
   readonly commitsPerTransaction: number
   /** How often the worker re-checks the commit log when idle. */
   readonly pollMillis: number
+  /** The indexer thread's nice value (0 = as the rest of the process). */
+  readonly niceness: number
 }
 
 /** Main → worker. */

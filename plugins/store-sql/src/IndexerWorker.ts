@@ -10,12 +10,26 @@
  * per-row Effect statement would cost more than the index itself.
  */
 import Database from "better-sqlite3"
+import * as os from "node:os"
 import { parentPort, workerData } from "node:worker_threads"
 import { decodeBatch, idsPerCommit } from "./EventRow.js"
 import type { FromIndexer, IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
+import { blockEvents } from "./Migrations.js"
 
 const settings = workerData as IndexerSettings
 const port = parentPort!
+
+// Durable ingest comes first: on Linux a thread has its own nice value, so
+// this lowers only the indexer. When the other threads are busy it yields the
+// cores to them (the index lags, which the gauge shows); otherwise it runs at
+// full speed.
+if (settings.niceness > 0) {
+  try {
+    os.setPriority(0, settings.niceness)
+  } catch {
+    // Not permitted or not supported: index at normal priority.
+  }
+}
 
 const commits = new Database(settings.commitFile, { readonly: true, timeout: 10_000 })
 // A separate connection only to checkpoint the commit log's WAL into the
@@ -49,6 +63,33 @@ const readState = search.prepare<[], { seq: number; events: number }>(
 )
 const writeState = search.prepare("UPDATE index_state SET seq = ?, events = ? WHERE id = 1")
 const trimEvents = search.prepare("DELETE FROM events WHERE id < ?")
+const trimBlocks = search.prepare("DELETE FROM blocks WHERE last_id < ?")
+interface Block {
+  first_id: number
+  last_id: number
+  min_ts: number
+  max_ts: number
+  events: number
+}
+const readOpenBlock = search.prepare<[], Block>(
+  "SELECT first_id, last_id, min_ts, max_ts, events FROM blocks ORDER BY first_id DESC LIMIT 1"
+)
+const writeBlock = search.prepare(
+  "INSERT OR REPLACE INTO blocks (first_id, last_id, min_ts, max_ts, events) VALUES (?, ?, ?, ?, ?)"
+)
+// The newest block, filled up to `blockEvents` before the next one starts.
+let openBlock: Block | undefined = readOpenBlock.get()
+const extendBlocks = (id: number, ts: number) => {
+  const b = openBlock
+  if (b === undefined || b.events >= blockEvents) {
+    openBlock = { first_id: id, last_id: id, min_ts: ts, max_ts: ts, events: 1 }
+    return
+  }
+  b.last_id = id
+  if (ts < b.min_ts) b.min_ts = ts
+  if (ts > b.max_ts) b.max_ts = ts
+  b.events++
+}
 const trimFts = search.prepare("DELETE FROM events_fts WHERE rowid < ?")
 
 let state = readState.get() ?? { seq: 0, events: 0 }
@@ -56,11 +97,16 @@ let state = readState.get() ?? { seq: 0, events: 0 }
 const indexRows = search.transaction((rows: ReadonlyArray<{ seq: number; events: string }>) => {
   let count = 0
   const params: Array<unknown> = []
+  // Every block touched by this transaction is written in it (a rollback leaves none half-done).
+  const touched: Array<Block> = []
   for (const row of rows) {
     const tuples = decodeBatch(row.events)
     const first = row.seq * idsPerCommit
     for (let i = 0; i < tuples.length; i++) {
       const t = tuples[i]!
+      const before = openBlock
+      extendBlocks(first + i, t[0])
+      if (openBlock !== before || touched.length === 0) touched.push(openBlock!)
       params.push(
         first + i,
         t[0],
@@ -87,6 +133,7 @@ const indexRows = search.transaction((rows: ReadonlyArray<{ seq: number; events:
     insertFts.run(first, first + tuples.length)
     count += tuples.length
   }
+  for (const b of touched) writeBlock.run(b.first_id, b.last_id, b.min_ts, b.max_ts, b.events)
   const last = rows[rows.length - 1]!.seq
   writeState.run(last, state.events + count)
   return { seq: last, events: state.events + count }
@@ -94,6 +141,8 @@ const indexRows = search.transaction((rows: ReadonlyArray<{ seq: number; events:
 
 const trim = search.transaction((minId: number) => {
   trimFts.run(minId)
+  trimBlocks.run(minId)
+  if (openBlock !== undefined && openBlock.last_id < minId) openBlock = undefined
   return trimEvents.run(minId).changes
 })
 

@@ -7,6 +7,9 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 
+/** Events per row of the search database's `blocks` table. */
+export const blockEvents = 4096
+
 /** The spool: forward cursor, dead letters and loss accounting (main database). */
 const spool = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   Effect.all([
@@ -85,5 +88,27 @@ export const search = {
   "0002_agent_index": Effect.flatMap(
     SqlClient.SqlClient,
     (sql) => sql`CREATE INDEX events_agent_ts ON events (agent_id, ts) WHERE agent_id IS NOT NULL`
+  ),
+  // Time bounds of consecutive id ranges (about `blockEvents` events each), so
+  // a search driven by the full-text index in id order knows when no older
+  // event can be newer than what it found (see Search.ts). Backfilled once.
+  "0003_search_blocks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE blocks (
+        first_id INTEGER PRIMARY KEY,
+        last_id INTEGER NOT NULL,
+        min_ts INTEGER NOT NULL,
+        max_ts INTEGER NOT NULL,
+        events INTEGER NOT NULL
+      )`,
+      sql`INSERT INTO blocks (first_id, last_id, min_ts, max_ts, events)
+          SELECT min(id), max(id), min(ts), max(ts), count(*)
+          FROM (SELECT id, ts, (row_number() OVER (ORDER BY id) - 1) / ${blockEvents} AS b FROM events)
+          GROUP BY b`
+    ], { discard: true })),
+  // Project is the tenant of a drain event: filtering and counting by it must not scan.
+  "0004_project_index": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`CREATE INDEX events_project_ts ON events (project_id, ts) WHERE project_id IS NOT NULL`
   )
 }

@@ -36,7 +36,7 @@ import { encodeBatch, idsPerCommit } from "./EventRow.js"
 import type { FromIndexer, IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
 import { migrate } from "./Migrate.js"
 import * as Migrations from "./Migrations.js"
-import { ftsQuery } from "./Search.js"
+import * as Search from "./Search.js"
 import * as SqliteSpool from "./SqliteSpool.js"
 
 /** Settings of the SQLite store. */
@@ -55,15 +55,25 @@ export interface SqliteEventStoreOptions {
   readonly spool?: SqliteSpool.SpoolOptions | undefined
   /** Build the search index (default true). An agent that only forwards turns it off. */
   readonly searchIndex?: boolean | undefined
+  /**
+   * Nice value of the indexer thread (default 10): under full load the
+   * durable commit path keeps the cores and the index lags; 0 turns it off.
+   */
+  readonly indexerNiceness?: number | undefined
+  /** Sizes of the search plans (see Search.ts); the defaults suit millions of events. */
+  readonly search?: Search.SearchTuning | undefined
 }
 
 const idempotencyTtlMs = 24 * 3600_000
 
 /** The largest exact `total` a query reports. */
-export const countLimit = 10_000
+export const countLimit = Search.countLimit
 
 const storeError = (operation: string) => (error: SqlError | Error) =>
-  new StoreError({ operation, reason: error.message })
+  new StoreError({
+    operation,
+    reason: error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+  })
 
 interface EventRowDb {
   readonly id: number
@@ -147,7 +157,8 @@ export const make = (options: SqliteEventStoreOptions) =>
       commitFile: options.commitFile,
       searchFile: options.searchFile,
       commitsPerTransaction: 2,
-      pollMillis: 250
+      pollMillis: 250,
+      niceness: options.indexerNiceness ?? 10
     }
     // The indexer thread; restarted after a crash (it resumes from its own state).
     let worker: Worker | undefined
@@ -224,37 +235,17 @@ export const make = (options: SqliteEventStoreOptions) =>
         return rows[0]!.n > 0
       }).pipe(Effect.mapError(storeError("idempotency lookup")))
 
-    const where = (query: Omit<EventQuery, "offset" | "limit">) => {
-      const clauses = []
-      if (query.from !== undefined) clauses.push(search`ts >= ${query.from}`)
-      if (query.to !== undefined) clauses.push(search`ts <= ${query.to}`)
-      if (query.level !== undefined) clauses.push(search`level <= ${query.level}`)
-      if (query.source !== undefined) clauses.push(search`source = ${query.source}`)
-      if (query.agentId !== undefined) clauses.push(search`agent_id = ${query.agentId}`)
-      if (query.projectId !== undefined) clauses.push(search`project_id = ${query.projectId}`)
-      if (query.index !== undefined) clauses.push(search`idx = ${query.index}`)
-      const match = query.q === undefined ? undefined : ftsQuery(query.q)
-      if (match !== undefined) {
-        clauses.push(search`id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ${match})`)
-      }
-      return clauses.length === 0 ? search`1 = 1` : search.and(clauses)
-    }
+    const searcher = Search.make<EventRowDb>(search, options.search)
 
     const query = (query: EventQuery) =>
-      Effect.gen(function*() {
-        const filter = where(query)
-        const rows = yield* search<EventRowDb>`
-          SELECT * FROM events WHERE ${filter} ORDER BY ts DESC, id DESC LIMIT ${query.limit} OFFSET ${query.offset}`
-        // Counting every match of a broad filter over millions of rows costs seconds:
-        // the total is exact up to `countLimit`, and says `countLimit` beyond it.
-        const [count] = yield* search<{ n: number }>`
-          SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE ${filter} LIMIT ${countLimit})`
-        return { items: rows.map(toStored), total: count!.n } satisfies EventPage
-      }).pipe(Effect.mapError(storeError("query")))
+      searcher.query(query).pipe(
+        Effect.map(({ rows, total }) => ({ items: rows.map(toStored), total }) satisfies EventPage),
+        Effect.mapError(storeError("query"))
+      )
 
     const stats = (range: { readonly from?: number | undefined; readonly to?: number | undefined }) =>
       Effect.gen(function*() {
-        const filter = where(range)
+        const { filter } = searcher.columnFilter(range)
         const count = (column: "level" | "source" | "transport") =>
           search<{ k: string; n: number }>`
             SELECT ${search(column)} AS k, count(*) AS n FROM events WHERE ${filter} GROUP BY ${search(column)}`.pipe(
