@@ -72,9 +72,13 @@ const marker = path.join(dir, "loaded.json")
 const load = Effect.gen(function*() {
   const events = yield* EventStore
   if (fs.existsSync(marker)) {
-    const { events: have } = JSON.parse(fs.readFileSync(marker, "utf8"))
-    console.log(`store: ${have.toLocaleString()} events already loaded in ${dir} (earlier tail phases add theirs)`)
-    return have
+    const { events: have, next } = JSON.parse(fs.readFileSync(marker, "utf8"))
+    console.log(
+      `store: ${have.toLocaleString()} events already loaded in ${dir}, and ${
+        (next - have).toLocaleString()
+      } from earlier tail phases`
+    )
+    return { stored: have, next }
   }
   if ((yield* events.query({ offset: 0, limit: 1 })).total > 0) {
     throw new Error(`${dir} holds an unfinished load: delete it and run again`)
@@ -98,14 +102,15 @@ const load = Effect.gen(function*() {
     `store: ${(N - have).toLocaleString()} events appended in ${((committed - start) / 1000).toFixed(1)} s, ` +
       `indexed after ${((indexed - start) / 1000).toFixed(1)} s`
   )
-  fs.writeFileSync(marker, JSON.stringify({ events: N }))
-  return N
+  fs.writeFileSync(marker, JSON.stringify({ events: N, next: N }))
+  return { stored: N, next: N }
 })
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
 const main = async () => {
-  const stored = await runtime.runPromise(load)
+  // Tail phases go on from where earlier runs stopped, so their timestamps keep increasing.
+  const { next, stored } = await runtime.runPromise(load)
   const address = await runtime.runPromise(HttpServer.HttpServer)
   const base = `http://127.0.0.1:${address.address.port}`
   const login = await fetch(`${base}/api/v1/auth/login`, {
@@ -130,6 +135,13 @@ const main = async () => {
     }],
     ["index=audit & level<=3", () => "index=audit&level=3"],
     ["no filter, page 50", () => "page=50&page_size=100"],
+    ["q + level<=3", () => "q=payment&level=3"],
+    ["q + one day", () => `q=timeout&from=${day(4)}&to=${day(5)}`],
+    ["q + project (all time)", () => `q=payment&project_id=project-${Math.floor(Math.random() * 200)}`],
+    [
+      "q rare + source",
+      () => `q=code${1000 + Math.floor(Math.random() * 4000)}&source=svc-${Math.floor(Math.random() * 40)}`
+    ],
     [
       "q + project + day",
       () => `q=payment&project_id=project-${Math.floor(Math.random() * 200)}&from=${day(2)}&to=${day(3)}`
@@ -208,7 +220,7 @@ const main = async () => {
     return { ...sent, memory, rate: Math.round(sent.n / sent.seconds).toLocaleString() }
   }
 
-  const sent = await ingestPhase(N)
+  const sent = await ingestPhase(next)
   const committed = Date.now()
   while (received < sent.n && Date.now() < committed + 10_000 && notices === 0) {
     await new Promise((r) => setTimeout(r, 50))
@@ -224,7 +236,8 @@ const main = async () => {
   // The same with a subscriber that stops reading: the server must drop for it, not grow.
   const before = received
   subscriber.postMessage("pause")
-  const stalled = await ingestPhase(N + sent.n)
+  const stalled = await ingestPhase(next + sent.n)
+  fs.writeFileSync(marker, JSON.stringify({ events: stored, next: next + sent.n + stalled.n }))
   subscriber.postMessage("resume")
   const resumed = Date.now()
   while (Date.now() < resumed + 3_000 && notices === 0) await new Promise((r) => setTimeout(r, 50))

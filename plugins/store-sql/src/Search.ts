@@ -50,6 +50,7 @@ const maxBatch = 65_536
 export interface SearchTuning {
   readonly candidateLimit?: number | undefined
   readonly firstBatch?: number | undefined
+  readonly seekEvents?: number | undefined
 }
 
 interface Hit {
@@ -70,43 +71,34 @@ interface Block {
   readonly last_id: number
   readonly min_ts: number
   readonly max_ts: number
+  readonly events: number
 }
 
-/**
- * The blocks in id order, with for each the newest timestamp at or below it,
- * to answer "can any id below `x` be newer than `ts`?".
- */
-const boundsOf = (blocks: ReadonlyArray<Block>) => {
-  const firstIds = blocks.map((b) => b.first_id)
-  const maxUpTo: Array<number> = []
-  let max = -Infinity
-  for (const b of blocks) {
-    max = Math.max(max, b.max_ts)
-    maxUpTo.push(max)
-  }
-  /** The newest timestamp any id below `id` can have (-Infinity: none). */
-  return (id: number): number => {
-    // The last block starting below `id`.
-    let lo = 0
-    let hi = firstIds.length - 1
-    let found = -1
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1
-      if (firstIds[mid]! < id) {
-        found = mid
-        lo = mid + 1
-      } else {
-        hi = mid - 1
-      }
+/** Seeking in the FTS index costs ~15 ms; streaming past fewer events than this is cheaper. */
+const seekEvents = 100_000
+
+/** Index of the block holding `id`, or of the newest block below it (-1: none). */
+const blockAt = (blocks: ReadonlyArray<Block>, id: number) => {
+  let lo = 0
+  let hi = blocks.length - 1
+  let found = -1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    if (blocks[mid]!.first_id <= id) {
+      found = mid
+      lo = mid + 1
+    } else {
+      hi = mid - 1
     }
-    return found === -1 ? -Infinity : maxUpTo[found]!
   }
+  return found
 }
 
 /** The search plans over the search database's client. */
 export const make = <Row extends { readonly id: number }>(sql: SqlClient.SqlClient, tuning: SearchTuning = {}) => {
   const candidates = tuning.candidateLimit ?? candidateLimit
   const batch = tuning.firstBatch ?? firstBatch
+  const seekPast = tuning.seekEvents ?? seekEvents
   /** Every filter but `q`, on the `events` columns. */
   const columnFilter = (query: Omit<EventQuery, "offset" | "limit">) => {
     const clauses = []
@@ -164,54 +156,80 @@ export const make = <Row extends { readonly id: number }>(sql: SqlClient.SqlClie
   const byFullText = (query: EventQuery, match: string) =>
     Effect.gen(function*() {
       const { any, filter } = columnFilter(query)
-      const blocks = yield* sql<Block>`SELECT first_id, last_id, min_ts, max_ts FROM blocks ORDER BY first_id`
-      if (blocks.length === 0) return { rows: [], total: 0 }
-      const olderThan = boundsOf(blocks)
-      // The ids that can fall in the time range at all.
-      let lo = -Infinity
-      let hi = -Infinity
-      for (const b of blocks) {
-        if ((query.from === undefined || b.max_ts >= query.from) && (query.to === undefined || b.min_ts <= query.to)) {
-          if (lo === -Infinity) lo = b.first_id
-          hi = b.last_id
-        }
+      const blocks = yield* sql<Block>`SELECT first_id, last_id, min_ts, max_ts, events FROM blocks ORDER BY first_id`
+      // The blocks that can hold an event of the time range at all.
+      const inRange = (b: Block) =>
+        (query.from === undefined || b.max_ts >= query.from) && (query.to === undefined || b.min_ts <= query.to)
+      const first = blocks.findIndex(inRange)
+      if (first === -1) return { rows: [], total: 0 }
+      let last = blocks.length - 1
+      while (!inRange(blocks[last]!)) last--
+      const lo = blocks[first]!.first_id
+      const hi = blocks[last]!.last_id
+      const eventsBetween = (from: number, to: number) => {
+        let n = 0
+        for (let i = from; i <= to; i++) n += blocks[i]!.events
+        return n
       }
-      if (hi === -Infinity) return { rows: [], total: 0 }
-      // Without other filters the FTS index counts by itself.
-      let total: number | undefined
-      if (!any) {
-        const [count] = yield* sql<{ n: number }>`
-          SELECT count(*) AS n FROM (SELECT 1 FROM events_fts WHERE events_fts MATCH ${match} LIMIT ${countLimit})`
-        total = count!.n
-      }
+
+      // The total: one statement that stops at `countLimit` matches. Without
+      // other filters the FTS index counts by itself.
+      const [count] = any
+        ? yield* sql<{ n: number }>`
+            SELECT count(*) AS n FROM (
+              SELECT 1 FROM (SELECT rowid AS id FROM events_fts WHERE events_fts MATCH ${match}) AS m
+              JOIN events AS e ON e.id = m.id WHERE m.id BETWEEN ${lo} AND ${hi} AND ${filter}
+              LIMIT ${countLimit})`
+        : yield* sql<{ n: number }>`
+            SELECT count(*) AS n FROM (SELECT 1 FROM events_fts WHERE events_fts MATCH ${match} LIMIT ${countLimit})`
+      const total = count!.n
+      if (total === 0) return { rows: [], total: 0 }
+
+      // The page: matches newest id first, in growing batches. Once the page
+      // is full, blocks that hold nothing newer than its last entry are
+      // skipped (a seek when that passes many events), and when no older
+      // block can, the page is exact.
       const depth = query.offset + query.limit
-      let top: Array<Hit> = []
-      let counted = 0
-      let pageDone = false
+      let page: Array<Hit> = []
+      let ceiling = last < blocks.length - 1 && eventsBetween(last + 1, blocks.length - 1) > seekPast
+        ? hi
+        : undefined
       let offset = 0
       let size = batch
       while (true) {
+        const below = ceiling === undefined ? sql`` : sql`AND rowid <= ${ceiling}`
         const rows = yield* sql<{ id: number | null; ts: number; meta: number }>`
           WITH m AS MATERIALIZED (
-            SELECT rowid AS id FROM events_fts WHERE events_fts MATCH ${match}
+            SELECT rowid AS id FROM events_fts WHERE events_fts MATCH ${match} ${below}
             ORDER BY rowid DESC LIMIT ${size} OFFSET ${offset})
           SELECT e.id AS id, e.ts AS ts, 0 AS meta FROM m JOIN events AS e ON e.id = m.id
           WHERE m.id BETWEEN ${lo} AND ${hi} AND ${filter}
           UNION ALL SELECT min(id), count(*), 1 FROM m`
         const summary = rows.find((r) => r.meta === 1)!
         const hits = rows.filter((r) => r.meta === 0) as Array<Hit>
-        counted += hits.length
-        if (!pageDone && hits.length > 0) top = [...top, ...hits].sort(newestFirst).slice(0, depth)
+        if (hits.length > 0) page = [...page, ...hits].sort(newestFirst).slice(0, depth)
         const scanned = summary.ts
-        offset += scanned
         const lowest = summary.id
         if (scanned < size || lowest === null || lowest <= lo) break
-        if (!pageDone && top.length >= depth && top[depth - 1]!.ts >= olderThan(lowest)) pageDone = true
-        if (pageDone && (total !== undefined || counted >= countLimit)) break
+        offset += scanned
         size = Math.min(size * 4, maxBatch)
+        if (page.length < depth) continue
+        // The newest block below `lowest` that may hold an event newer than the page's last.
+        const oldest = page[depth - 1]!.ts
+        let next = blockAt(blocks, lowest - 1)
+        while (next >= first && blocks[next]!.max_ts <= oldest) next--
+        if (next < first) break
+        const target = blocks[next]!
+        const here = blockAt(blocks, lowest - 1)
+        if (target.last_id < lowest - 1 && eventsBetween(next + 1, here) > seekPast) {
+          // A jump lands where at most `depth` events can still enter the page.
+          ceiling = target.last_id
+          offset = 0
+          size = batch
+        }
       }
-      const rows = yield* rowsOf(top.slice(query.offset, depth).map((h) => h.id))
-      return { rows, total: total ?? Math.min(counted, countLimit) }
+      const rows = yield* rowsOf(page.slice(query.offset, depth).map((h) => h.id))
+      return { rows, total }
     })
 
   /** A page of `query`, newest first, with its capped total. */

@@ -22,7 +22,7 @@ const storeLayer = (dir: string) =>
   SqliteEventStore.layer({
     commitFile: path.join(dir, "sluice.db"),
     searchFile: path.join(dir, "search.db"),
-    search: { candidateLimit: 300, firstBatch: 16 }
+    search: { candidateLimit: 300, firstBatch: 16, seekEvents: 1000 }
   }).pipe(Layer.provide(SqliteEventStore.clientLayer(path.join(dir, "sluice.db"))))
 
 const t0 = Date.UTC(2026, 0, 1)
