@@ -4,12 +4,17 @@
 //    agent's peak RSS while holding that backlog.
 // 2. The gateway starts on the upstream's port: the agent forwards the whole
 //    backlog; events/s until the gateway has committed them all.
-// Usage: npm run bench:forward [-- N]
+// Usage: npm run bench:forward [-- N] [--phase1]
+//   --phase1: only phase 1; prints the agent's memory while it takes the
+//   backlog (VmHWM and VmRSS of every process of the agent, summed; the
+//   largest anon/file resident parts seen by sampling /proc every 50 ms).
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { blast, freePort, machine, metricValue, peakRssMb, start, stop, tempDir } from "./lib.mjs"
 
-const N = Number(process.argv[2] ?? 1_000_000)
+const args = process.argv.slice(2)
+const phase1Only = args.includes("--phase1")
+const N = Number(args.find((a) => !a.startsWith("--")) ?? 1_000_000)
 const token = "bench-drain-token-0123456789abcdef"
 const httpPort = await freePort()
 
@@ -19,12 +24,70 @@ const agent = await start(["agent", "run", "--upstream", `http://127.0.0.1:${htt
   SLUICE_AGENT_STATE_DIR: path.join(agentDir, "agent"),
   SLUICE_SOCKET: socket,
   SLUICE_TCP_PORT: String(await freePort()),
-  SLUICE_SHARED_SECRET: "x".repeat(48)
+  SLUICE_SHARED_SECRET: "x".repeat(48),
+  // Experiments: node options for the agent only (e.g. "--max-old-space-size=256").
+  ...(process.env.BENCH_AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_AGENT_NODE_OPTIONS } : {})
 })
+// Every process of the agent: its pid and all its descendants.
+const processTree = (root) => {
+  const children = new Map()
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const ppid = Number(fs.readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ")[1])
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
+    } catch { /* gone */ }
+  }
+  const out = [root]
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []))
+  return out
+}
+const statusKb = (pid, field) => {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m === null ? 0 : Number(m[1])
+  } catch {
+    return 0
+  }
+}
+const treeKb = (field) => processTree(agent.pid).reduce((sum, pid) => sum + statusKb(pid, field), 0)
+const cpuSeconds = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+const idleRss = Math.round(treeKb("VmRSS") / 1024)
+const acceptCpu0 = cpuSeconds(agent.pid)
+const peakSeen = { VmRSS: 0, RssAnon: 0, RssFile: 0, RssShmem: 0 }
+const sampler = setInterval(() => {
+  for (const field of Object.keys(peakSeen)) peakSeen[field] = Math.max(peakSeen[field], treeKb(field))
+}, 50)
 const t0 = performance.now()
 const accepted = await blast(socket, N, 4)
 const acceptSeconds = (performance.now() - t0) / 1000
-const backlogRss = peakRssMb(agent.pid)
+clearInterval(sampler)
+const acceptCpu = cpuSeconds(agent.pid) - acceptCpu0
+const backlogRss = Math.round(treeKb("VmHWM") / 1024)
+if (phase1Only) {
+  const result = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    load: fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
+    events: N,
+    accepted_by_agent: accepted,
+    agent_accept_events_per_s: Math.round(accepted / acceptSeconds),
+    // CPU seconds the agent spent taking the backlog (less load-sensitive than events/s).
+    agent_accept_cpu_s: +acceptCpu.toFixed(2),
+    agent_processes: processTree(agent.pid).length,
+    backlog_agent_peak_rss_mb: backlogRss,
+    // Largest values seen by sampling (summed over the agent's processes).
+    sampled_peak_mb: Object.fromEntries(Object.entries(peakSeen).map(([k, v]) => [k, Math.round(v / 1024)])),
+    rss_idle_mb: idleRss,
+    rss_after_mb: Math.round(treeKb("VmRSS") / 1024)
+  }
+  await stop(agent)
+  console.log(JSON.stringify(result, null, 2))
+  process.exit(0)
+}
 
 const gwDir = tempDir("sluice-bench-gw-")
 const gateway = await start(["up"], {
@@ -35,10 +98,6 @@ const gateway = await start(["up"], {
   SLUICE_DRAIN_TOKENS: token,
   SLUICE_SHARED_SECRET: "y".repeat(48)
 })
-const cpuSeconds = (pid) => {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 const agentCpu0 = cpuSeconds(agent.pid)
 const gatewayCpu0 = cpuSeconds(gateway.pid)
 const t1 = performance.now()
@@ -65,7 +124,7 @@ const result = {
   // CPU seconds each process spent while forwarding (2 cores = 2 s per second).
   agent_cpu_s: +agentCpu.toFixed(2),
   gateway_cpu_s: +gatewayCpu.toFixed(2),
-  agent_peak_rss_mb: peakRssMb(agent.pid),
+  agent_peak_rss_mb: Math.round(treeKb("VmHWM") / 1024),
   gateway_peak_rss_mb: peakRssMb(gateway.pid)
 }
 await stop(agent)
