@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import * as http from "node:http"
@@ -149,6 +150,37 @@ describe("forwarding", () => {
       assert.strictEqual(new Set(up.received.map((r) => r.key)).size, up.received.length)
       assert.strictEqual(report.total.forwarded, 7)
       assert.strictEqual(report.byTransport.tcp!.forwarded, 2)
+      assertEquation(report)
+    }).pipe(Effect.provide(spoolLayer())))
+
+  it.scopedLive("the running loop reads and prepares the next batch ahead: still in order, each batch once", () =>
+    Effect.gen(function*() {
+      const up = yield* upstream
+      up.script.push({ status: 202 }, { status: 500 }, "reset", { status: 202 }, { status: 503 })
+      const store = yield* EventStore
+      const spool = yield* Spool
+      yield* store.append([event(1), event(2), event(3), event(4)], [])
+      yield* store.append([event(5)], [])
+      yield* store.append([event(6, "tcp"), event(7, "tcp"), event(8, "tcp")], [])
+      // Reading ahead never moves the cursor, and crosses commits.
+      const first = (yield* spool.next(3))!
+      const ahead = (yield* spool.next(3, first))!
+      const afterThat = (yield* spool.next(3, ahead))!
+      assert.deepStrictEqual([ahead.events.map((e) => e.message), afterThat.events.map((e) => e.message)], [["m4"], [
+        "m5"
+      ]])
+      assert.strictEqual((yield* spool.next(3))!.idempotencyKey, first.idempotencyKey)
+      yield* Effect.forkScoped(
+        ForwardLoop.run(fast).pipe(Effect.provide(HttpForwarder.layer({ url: up.url, token: Redacted.make("t") })))
+      )
+      const report = yield* spool.accounting.pipe(
+        Effect.filterOrFail((r) => r.total.buffered === 0),
+        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(1000))))
+      )
+      const delivered = up.received
+      assert.deepStrictEqual(delivered.flatMap((r) => r.messages), ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"])
+      assert.strictEqual(new Set(delivered.map((r) => r.key)).size, delivered.length)
+      assert.strictEqual(report.total.forwarded, 8)
       assertEquation(report)
     }).pipe(Effect.provide(spoolLayer())))
 

@@ -4,11 +4,13 @@
  * after the upstream accepted it. Retryable failures (network, 408, 429, 5xx)
  * are retried forever with exponential backoff and jitter, never sooner than
  * the upstream's `Retry-After` when it gave one; a batch refused for good becomes
- * a dead letter. One batch is in flight at a time, so order is kept.
+ * a dead letter. One batch is in flight at a time, so order is kept; the
+ * next one is read and prepared meanwhile.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
@@ -111,12 +113,10 @@ export const deliver = (batch: ForwardBatch, options: ForwardLoopOptions = defau
     )
   })
 
-/** One step: forward the next batch if there is one; `false` when idle. */
-export const step = (options: ForwardLoopOptions = defaultOptions) =>
+/** Delivers one batch, then acknowledges it or keeps it as a dead letter. */
+const settle = (batch: ForwardBatch, options: ForwardLoopOptions) =>
   Effect.gen(function*() {
     const spool = yield* Spool
-    const batch = yield* spool.next(options.maxEvents)
-    if (batch === undefined) return false
     const outcome = yield* deliver(batch, options)
     if (outcome._tag === "Right") {
       yield* spool.ack(batch)
@@ -131,6 +131,15 @@ export const step = (options: ForwardLoopOptions = defaultOptions) =>
       yield* Metric.incrementBy(eventsDeadLettered, batch.events.length)
     }
     // A retryable failure only ends the retries if the schedule does: the batch stays unsent.
+  })
+
+/** One step: forward the next batch if there is one; `false` when idle. */
+export const step = (options: ForwardLoopOptions = defaultOptions) =>
+  Effect.gen(function*() {
+    const spool = yield* Spool
+    const batch = yield* spool.next(options.maxEvents)
+    if (batch === undefined) return false
+    yield* settle(batch, options)
     return true
   })
 
@@ -190,15 +199,39 @@ export const replayDeadLettersOnce = replayDeadLettersWith((batch) =>
   Effect.flatMap(Forwarder, (forwarder) => Effect.either(forwarder.send(batch)))
 )
 
-/** Forwards forever. A failing spool (the local store) is logged and retried. */
+/**
+ * Forwards forever. While a batch is in flight the next one is read and,
+ * when the forwarder can, prepared (encoded and compressed), so the agent's
+ * work overlaps the upstream's; still one batch is sent at a time, in order.
+ * A failing spool (the local store) is logged and retried.
+ */
 export const run = (options: ForwardLoopOptions = defaultOptions) =>
-  step(options).pipe(
-    Effect.flatMap((busy) => busy ? Effect.void : Effect.sleep(options.idlePoll)),
-    Effect.catchAll((error) =>
-      Effect.zipRight(Effect.logError("spool failed", error.message), Effect.sleep("1 second"))
-    ),
-    Effect.forever
-  )
+  Effect.gen(function*() {
+    const spool = yield* Spool
+    const forwarder = yield* Forwarder
+    const prepare = forwarder.prepare
+    const readAhead = (batch: ForwardBatch) =>
+      prepare === undefined
+        ? Effect.void
+        : spool.next(options.maxEvents, batch).pipe(
+          Effect.flatMap((ahead) => ahead === undefined ? Effect.void : prepare(ahead)),
+          // Only a head start: the loop reads the batch again before sending it.
+          Effect.ignore
+        )
+    const once = Effect.gen(function*() {
+      const batch = yield* spool.next(options.maxEvents)
+      if (batch === undefined) return yield* Effect.sleep(options.idlePoll)
+      const ahead = yield* Effect.fork(readAhead(batch))
+      yield* settle(batch, options)
+      yield* Fiber.join(ahead)
+    })
+    return yield* once.pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(Effect.logError("spool failed", error.message), Effect.sleep("1 second"))
+      ),
+      Effect.forever
+    )
+  })
 
 /** The forward loop as a layer: runs while the layer lives, and reports the accounting every 5 s. */
 export const layer = (options: ForwardLoopOptions = defaultOptions): Layer.Layer<never, never, Spool | Forwarder> =>

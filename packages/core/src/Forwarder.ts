@@ -38,4 +38,10 @@ export class Forwarder extends Context.Tag("@sluice/core/Forwarder")<Forwarder, 
   /** Where it sends, for logs and status (never containing secrets). */
   readonly target: string
   readonly send: (batch: ForwardBatch) => Effect.Effect<void, ForwardRetryable | ForwardRejected>
+  /**
+   * Optional: does the CPU work of sending `batch` (encoding, compression)
+   * ahead of time, while the batch before it is in flight; a later `send` of
+   * the same batch (same idempotency key) reuses it.
+   */
+  readonly prepare?: (batch: ForwardBatch) => Effect.Effect<void>
 }>() {}

@@ -42,8 +42,12 @@ export type QuotaPolicy = "backpressure" | "drop_oldest"
 
 /** The forward side of the store. */
 export class Spool extends Context.Tag("@sluice/core/Spool")<Spool, {
-  /** The next unsent batch (a slice of one commit, at most `maxEvents`), if any. */
-  readonly next: (maxEvents: number) => Effect.Effect<ForwardBatch | undefined, StoreError>
+  /**
+   * The next unsent batch (a slice of one commit, at most `maxEvents`), if
+   * any. With `after`: the batch that follows that one, read ahead while it
+   * is in flight (the cursor does not move).
+   */
+  readonly next: (maxEvents: number, after?: ForwardBatch) => Effect.Effect<ForwardBatch | undefined, StoreError>
   /** The batch was delivered: advance the cursor past it. */
   readonly ack: (batch: ForwardBatch) => Effect.Effect<void, StoreError>
   /** The batch was refused for good: keep it as a dead letter and move on. */

@@ -7,6 +7,9 @@
  * token being rotated or fixed must not send accepted events to the dead
  * letters); other 4xx refused for good.
  *
+ * `prepare` encodes and compresses a batch ahead (the forward loop calls it
+ * for the next batch while one is in flight); `send` then reuses that body.
+ *
  * For an enrolled agent posting to the edge endpoint, `routing: true` adds
  * each event's `index`, `sourcetype` and `transport` (extension fields the
  * edge keeps), and `token` may be an Effect read on every attempt, so a
@@ -88,19 +91,32 @@ export const make = (options: HttpForwarderOptions) =>
       options.bearer === false ? Redacted.value(t) : `Bearer ${Redacted.value(t)}`
     const shape = options.routing === true ? toEdgeEvent : toDrainEvent
 
+    const compress = options.gzip !== false
+    const encode = (batch: ForwardBatch) =>
+      Effect.suspend(() => {
+        const json = JSON.stringify({ events: batch.events.map((e) => shape(e, projectId)) })
+        return compress
+          ? Effect.promise((): Promise<Uint8Array> => gzip(json, { level: 1 }))
+          : Effect.succeed<Uint8Array>(Buffer.from(json))
+      })
+    // Bodies encoded ahead by `prepare`, by idempotency key: the batch in
+    // flight (kept for its retries) and the one after it.
+    const prepared = new Map<string, Uint8Array>()
+    const prepare = (batch: ForwardBatch) =>
+      Effect.map(encode(batch), (body) => {
+        prepared.set(batch.idempotencyKey, body)
+        while (prepared.size > 2) prepared.delete(prepared.keys().next().value!)
+      })
+
     const send = (batch: ForwardBatch) =>
       Effect.gen(function*() {
-        const json = JSON.stringify({ events: batch.events.map((e) => shape(e, projectId)) })
         const headers: Record<string, string> = {
           authorization: authOf(yield* token),
           "idempotency-key": batch.idempotencyKey,
           "content-type": "application/json"
         }
-        let body: Uint8Array = Buffer.from(json)
-        if (options.gzip !== false) {
-          body = yield* Effect.promise(() => gzip(json, { level: 1 }))
-          headers["content-encoding"] = "gzip"
-        }
+        const body = prepared.get(batch.idempotencyKey) ?? (yield* encode(batch))
+        if (compress) headers["content-encoding"] = "gzip"
         const response = yield* client.execute(
           HttpClientRequest.post(url).pipe(
             HttpClientRequest.setHeaders(headers),
@@ -114,7 +130,10 @@ export const make = (options: HttpForwarderOptions) =>
           Effect.catchTag("RequestError", (error) => Effect.fail(new ForwardRetryable({ reason: error.message })))
         )
         const status = response.status
-        if (status >= 200 && status < 300) return
+        if (status >= 200 && status < 300) {
+          prepared.delete(batch.idempotencyKey)
+          return
+        }
         const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
         if (status === 401 || status === 403) {
           return yield* new ForwardRetryable({ reason: `upstream refused the token (${status})`, status })
@@ -133,7 +152,7 @@ export const make = (options: HttpForwarderOptions) =>
         Effect.catchTag("ResponseError", (error) => Effect.fail(new ForwardRetryable({ reason: error.message })))
       )
 
-    return Forwarder.of({ target: url, send })
+    return Forwarder.of({ target: url, send, prepare })
   })
 
 /** The HTTP forwarder as a layer (with Node's HTTP client). */

@@ -92,51 +92,71 @@ export const loadState = (sql: SqlClient.SqlClient) =>
 
 /** Builds the spool over the main database's client and the shared state. */
 export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: SpoolOptions) => {
-  // The commit at the cursor, decoded once for all the slices taken from it.
-  let cached: { seq: number; count: number; bytes: number; tuples: ReadonlyArray<EventTuple> } | undefined
+  // Decoded commits, once for all the slices taken from them: the one at the
+  // cursor and the one read ahead while a batch is in flight.
+  interface Commit {
+    readonly seq: number
+    readonly count: number
+    readonly bytes: number
+    readonly tuples: ReadonlyArray<EventTuple>
+  }
+  const decoded = new Map<number, Commit>()
+  const remember = (commit: Commit) => {
+    decoded.set(commit.seq, commit)
+    for (const seq of decoded.keys()) if (seq < state.cursorSeq || decoded.size > 2) decoded.delete(seq)
+  }
 
-  const commitAtCursor = Effect.gen(function*() {
-    while (true) {
-      if (cached !== undefined && cached.seq === state.cursorSeq && state.cursorOffset < cached.count) return cached
-      const [row] = yield* sql<{ seq: number; event_count: number; bytes: number; events: string }>`
-        SELECT seq, event_count, bytes, events FROM commits WHERE seq >= ${state.cursorSeq} ORDER BY seq LIMIT 1`
-      if (row === undefined) return undefined
-      if (row.seq !== state.cursorSeq) {
-        state.cursorSeq = row.seq
-        state.cursorOffset = 0
-      }
-      if (state.cursorOffset >= row.event_count) {
-        state.cursorSeq = row.seq + 1
-        state.cursorOffset = 0
-        continue
-      }
-      cached = { seq: row.seq, count: row.event_count, bytes: row.bytes, tuples: decodeBatch(row.events) }
-      return cached
-    }
-  })
-
-  const next = (maxEvents: number) =>
-    commitAtCursor.pipe(
-      Effect.map((commit): ForwardBatch | undefined => {
-        if (commit === undefined) return undefined
-        const offset = state.cursorOffset
-        const slice = commit.tuples.slice(offset, offset + maxEvents)
-        return {
-          seq: commit.seq,
-          offset,
-          events: slice.map(tupleToEvent),
-          idempotencyKey: `${state.instanceId}:${commit.seq}:${offset}:${slice.length}`
+  /** The first commit with unsent events at or after (seq, offset). */
+  const commitFrom = (seq: number, offset: number) =>
+    Effect.gen(function*() {
+      while (true) {
+        const known = decoded.get(seq)
+        if (known !== undefined && offset < known.count) return { commit: known, offset }
+        const [row] = yield* sql<{ seq: number; event_count: number; bytes: number; events: string }>`
+          SELECT seq, event_count, bytes, events FROM commits WHERE seq >= ${seq} ORDER BY seq LIMIT 1`
+        if (row === undefined) return undefined
+        if (row.seq !== seq) {
+          seq = row.seq
+          offset = 0
         }
-      }),
-      Effect.mapError(storeError("spool read"))
-    )
+        if (offset >= row.event_count) {
+          seq = row.seq + 1
+          offset = 0
+          continue
+        }
+        const commit = { seq: row.seq, count: row.event_count, bytes: row.bytes, tuples: decodeBatch(row.events) }
+        remember(commit)
+        return { commit, offset }
+      }
+    })
+
+  const next = (maxEvents: number, after?: ForwardBatch) =>
+    Effect.gen(function*() {
+      const found = after === undefined
+        ? yield* commitFrom(state.cursorSeq, state.cursorOffset)
+        : yield* commitFrom(after.seq, after.offset + after.events.length)
+      if (found === undefined) return undefined
+      const { commit, offset } = found
+      if (after === undefined) {
+        state.cursorSeq = commit.seq
+        state.cursorOffset = offset
+      }
+      const slice = commit.tuples.slice(offset, offset + maxEvents)
+      return {
+        seq: commit.seq,
+        offset,
+        events: slice.map(tupleToEvent),
+        idempotencyKey: `${state.instanceId}:${commit.seq}:${offset}:${slice.length}`
+      } satisfies ForwardBatch
+    }).pipe(Effect.mapError(storeError("spool read")))
 
   // Moves the cursor past a batch, in the caller's transaction.
   const advance = (batch: ForwardBatch) =>
     Effect.gen(function*() {
       let seq = batch.seq
       let offset = batch.offset + batch.events.length
-      const done = cached !== undefined && cached.seq === batch.seq && offset >= cached.count
+      const commit = decoded.get(batch.seq)
+      const done = commit !== undefined && offset >= commit.count
       if (done) {
         seq += 1
         offset = 0
@@ -145,7 +165,7 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       return () => {
         state.cursorSeq = seq
         state.cursorOffset = offset
-        if (done) state.spoolBytes -= cached!.bytes
+        if (done) state.spoolBytes -= commit.bytes
       }
     })
 
@@ -214,10 +234,11 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
 
   // Drops the unsent rest of the commit at the cursor, counting what is lost.
   const dropOldest = Effect.gen(function*() {
-    const commit = yield* commitAtCursor
-    if (commit === undefined) return false
-    const lost: Array<LogEvent> = commit.tuples.slice(state.cursorOffset).map(tupleToEvent)
-    const batch: ForwardBatch = { seq: commit.seq, offset: state.cursorOffset, events: lost, idempotencyKey: "" }
+    const found = yield* commitFrom(state.cursorSeq, state.cursorOffset)
+    if (found === undefined) return false
+    const { commit, offset } = found
+    const lost: Array<LogEvent> = commit.tuples.slice(offset).map(tupleToEvent)
+    const batch: ForwardBatch = { seq: commit.seq, offset, events: lost, idempotencyKey: "" }
     const apply = yield* sql.withTransaction(Effect.gen(function*() {
       yield* addCounts(sql, "dropped", countByTransport(lost))
       return yield* advance(batch)
