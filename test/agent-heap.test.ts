@@ -8,11 +8,11 @@ import { describe, expect, it } from "vitest"
 describe("tuneAgentHeap", () => {
   it("sets the agent's heap growing percent by default", () => {
     expect(tuneAgentHeap([], {})).toBe(agentHeapGrowingPercent)
-    expect(agentHeapGrowingPercent).toBe(20)
+    expect(agentHeapGrowingPercent).toBe(50)
   })
 
   it("takes SLUICE_AGENT_HEAP_GROWING_PERCENT; 0 leaves V8's own choice", () => {
-    expect(tuneAgentHeap([], { SLUICE_AGENT_HEAP_GROWING_PERCENT: "50" })).toBe(50)
+    expect(tuneAgentHeap([], { SLUICE_AGENT_HEAP_GROWING_PERCENT: "20" })).toBe(20)
     expect(tuneAgentHeap([], { SLUICE_AGENT_HEAP_GROWING_PERCENT: "0" })).toBeUndefined()
     // Not a whole number: the default.
     expect(tuneAgentHeap([], { SLUICE_AGENT_HEAP_GROWING_PERCENT: "lots" })).toBe(agentHeapGrowingPercent)
