@@ -75,37 +75,27 @@ const enrol = Command.make(
 ).pipe(Command.withDescription("enrol this host with the control plane (--api-url URL --token EBT_…)"))
 
 /**
- * How much V8 lets the old generation grow past what survived the last full
- * GC before it collects again: 50 % (factor 1.5) instead of V8's own choice,
- * which on a machine with a large heap limit goes up to 4×. The agent's live
- * set is small (the queue, a commit group) but every queued event survives
- * to the old generation, so with 4× growth the heap (and the RSS, which never
- * shrinks back in VmHWM) reached ~3× what was live. This is no cap: the heap
- * limit stays V8's default, so nothing the bounded queues may hold can run
- * out of memory because of it (docs/agent.md, "Memory").
- */
-export const agentHeapGrowingPercent = 50
-
-/**
- * Applies the agent's GC setting to this process: `SLUICE_AGENT_HEAP_GROWING_PERCENT`
- * (a whole number; 0 leaves V8's own choice) or `agentHeapGrowingPercent`,
- * unless the operator put `--heap-growing-percent` on node's command line
- * (`process.execArgv`). `v8.setFlagsFromString` after start-up works for
- * this flag: V8 reads it each time it recomputes the old generation's limit
- * (measured on bench:forward phase 1: peak RSS ~435 → ~265 MB, accept rate −8 %). It does not
- * work for `--max-old-space-size` (the limit is fixed when the heap is set
- * up; measured: `heap_size_limit` stays 4144 MB). Answers the percent set,
- * or `undefined` when nothing was set.
+ * Applies `agent.heap_growing_percent` (default 50) to this process: how much
+ * V8 lets the old generation grow past what survived the last full GC before
+ * it collects again, instead of V8's own choice, which with a large heap
+ * limit goes up to 4×. The agent's live set is small (the queue, a commit
+ * group) but every queued event survives to the old generation, so with 4×
+ * growth the heap (and the peak RSS) reached ~3× what was live. This is no
+ * cap: the heap limit stays V8's default, so nothing the bounded queues may
+ * hold can run out of memory because of it (docs/agent.md, "Memory").
+ *
+ * 0 leaves V8's choice, and so does a `--heap-growing-percent` on node's
+ * command line. `v8.setFlagsFromString` after start-up works for this flag:
+ * V8 reads it each time it recomputes the old generation's limit (measured on
+ * bench:forward phase 1: peak RSS ~435 → ~265 MB, accept rate −8 %); it does
+ * not for `--max-old-space-size` (`heap_size_limit` stays 4144 MB). Answers
+ * the percent set, or `undefined` when nothing was set.
  */
 export const tuneAgentHeap = (
-  execArgv: ReadonlyArray<string> = process.execArgv,
-  env: NodeJS.ProcessEnv = process.env
+  percent: number,
+  execArgv: ReadonlyArray<string> = process.execArgv
 ): number | undefined => {
   if (execArgv.some((arg) => /^--heap[-_]growing[-_]percent\b/.test(arg))) return undefined
-  const fromEnv = env["SLUICE_AGENT_HEAP_GROWING_PERCENT"]
-  const percent = fromEnv !== undefined && /^\d+$/.test(fromEnv.trim())
-    ? Number(fromEnv.trim())
-    : agentHeapGrowingPercent
   if (percent === 0) return undefined
   v8.setFlagsFromString(`--heap-growing-percent=${percent}`)
   return percent
@@ -205,9 +195,9 @@ const run = Command.make(
   { config: configOption, flags: settingFlags },
   ({ config, flags }) =>
     Effect.gen(function*() {
-      // Before anything is allocated: the agent's heap growth (not `sluice up`'s).
-      yield* Effect.sync(() => tuneAgentHeap())
       const settings = yield* loadSettings(config, flags)
+      // Before the pipeline allocates: the agent's heap growth (not `sluice up`'s).
+      yield* Effect.sync(() => tuneAgentHeap(settings.heapGrowingPercent))
       if (settings.upstream !== undefined) {
         if (settings.upstreamToken === undefined) {
           return yield* new SettingsError({ setting: "--token", detail: "--upstream needs --token TOKEN" })

@@ -219,6 +219,12 @@ export const definitions = {
     schema: oneOf("backpressure", "drop_oldest"),
     default: "backpressure"
   }),
+  heapGrowingPercent: def({
+    key: "agent.heap_growing_percent",
+    env: "SLUICE_AGENT_HEAP_GROWING_PERCENT",
+    schema: nonNegativeInt,
+    default: "50"
+  }),
   forwardBatchEvents: def({
     key: "agent.forward_batch_events",
     env: "SLUICE_FORWARD_BATCH_EVENTS",
