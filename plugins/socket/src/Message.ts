@@ -16,7 +16,6 @@ import { parseRfc3339 } from "@sluice/core/Timestamp"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { parseTimestamp } from "./Rfc3339.js"
 
 /** The field limits of SPEC §1. */
 export interface EntryLimits {
@@ -367,7 +366,7 @@ export const makeDecoder = (transport: string, limits: EntryLimits = defaultEntr
     let timestamp: number | undefined
     if (rawTimestamp !== undefined) {
       if (typeof rawTimestamp !== "string") return undefined
-      timestamp = parseTimestamp(rawTimestamp)
+      timestamp = parseRfc3339(rawTimestamp)
       if (timestamp === undefined) return undefined
     }
     const payloadType = value.payloadType
