@@ -26,7 +26,6 @@
  * Needs in context: `SqlClient` (the main database), `EventStore`,
  * `CommitFeed`, and the platform services the HTTP server layer provides.
  */
-import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { AgentAuth } from "@sluice/core/AgentAuth"
 import { StartupError } from "@sluice/core/StartupError"
@@ -194,7 +193,13 @@ export const layer = (options: ControlPlaneOptions) => {
     ApiRoutes.layer({ ...routeOptions, mountedElsewhere: AgentRoutes.endpointKeys }).pipe(Layer.provide(handlers)),
     AgentRoutes.layer(routeOptions)
   ).pipe(Layer.provide(rateLimit))
-  const docs = HttpApiScalar.layerHttpLayerRouter({ api: Api, path: options.docsPath ?? "/docs" })
+  // The docs UI module embeds Scalar's ~6.7 MB script as a string: loaded only
+  // when a control plane is built, so agents and CLI commands don't hold it.
+  const docs = Layer.unwrapEffect(
+    Effect.promise(() => import("@effect/platform/HttpApiScalar")).pipe(
+      Effect.map((HttpApiScalar) => HttpApiScalar.layerHttpLayerRouter({ api: Api, path: options.docsPath ?? "/docs" }))
+    )
+  )
   const sweep = OfflineSweep.layer({ interval: options.sweepInterval ?? OfflineSweep.defaultOptions.interval })
   const actionSweep = ActionBus.sweepLayer(options.actionSweepInterval ?? ActionBus.defaultSweepInterval)
   return Layer.mergeAll(api, docs, bootstrapAdmin(options.admin), sweep, actionSweep).pipe(
