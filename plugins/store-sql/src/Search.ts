@@ -216,11 +216,11 @@ export const make = <Row extends { readonly id: number }>(sql: SqlClient.SqlClie
         if (page.length < depth) continue
         // The newest block below `lowest` that may hold an event newer than the page's last.
         const oldest = page[depth - 1]!.ts
-        let next = blockAt(blocks, lowest - 1)
+        const here = blockAt(blocks, lowest - 1)
+        let next = here
         while (next >= first && blocks[next]!.max_ts <= oldest) next--
         if (next < first) break
         const target = blocks[next]!
-        const here = blockAt(blocks, lowest - 1)
         if (target.last_id < lowest - 1 && eventsBetween(next + 1, here) > seekPast) {
           // A jump lands where at most `depth` events can still enter the page.
           ceiling = target.last_id
