@@ -84,6 +84,7 @@ if (phase1Only) {
     rss_idle_mb: idleRss,
     rss_after_mb: Math.round(treeKb("VmRSS") / 1024)
   }
+  if (process.env.BENCH_SMAPS) fs.writeFileSync(process.env.BENCH_SMAPS, fs.readFileSync(`/proc/${agent.pid}/smaps`))
   await stop(agent)
   console.log(JSON.stringify(result, null, 2))
   process.exit(0)
@@ -96,7 +97,9 @@ const gateway = await start(["up"], {
   SLUICE_SOCKET: path.join(gwDir, "gw.sock"),
   SLUICE_TCP_PORT: String(await freePort()),
   SLUICE_DRAIN_TOKENS: token,
-  SLUICE_SHARED_SECRET: "y".repeat(48)
+  SLUICE_SHARED_SECRET: "y".repeat(48),
+  // Experiments: node options for the gateway only.
+  ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {})
 })
 const agentCpu0 = cpuSeconds(agent.pid)
 const gatewayCpu0 = cpuSeconds(gateway.pid)

@@ -19,11 +19,14 @@ export const freePort = () =>
 
 export const tempDir = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
-/** Starts `sluice ARGS` and waits for its banner. */
+/** The `sluice` command as installed: the launcher that sets each command's node flags. */
+export const launcher = path.resolve(import.meta.dirname, "../packages/cli/bin/sluice")
+
+/** Starts `sluice ARGS` through the launcher (with this node) and waits for its banner. */
 export const start = (args, env) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, ...env },
+    const child = spawn(launcher, args, {
+      env: { SLUICE_NODE: process.execPath, ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let out = ""

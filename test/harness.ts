@@ -18,6 +18,9 @@ import * as path from "node:path"
 /** The compiled binary. */
 export const bin = path.resolve(import.meta.dirname, "../packages/cli/dist/bin.js")
 
+/** The `sluice` command as installed: the shell launcher that execs node on `bin` with each command's flags. */
+export const launcher = path.resolve(import.meta.dirname, "../packages/cli/bin/sluice")
+
 /** A free TCP port on 127.0.0.1. */
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -35,14 +38,18 @@ export const tempDir = (prefix = "sluice-e2e-") => fs.mkdtempSync(path.join(os.t
 /** Runs `sluice ARGS` to completion. */
 export const runSluice = (
   args: ReadonlyArray<string>,
-  options: { env?: Record<string, string>; cwd?: string; input?: string } = {}
+  options: { env?: Record<string, string>; cwd?: string; input?: string; launcher?: boolean } = {}
 ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: options.cwd ?? tempDir(),
-      env: { ...process.env, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
+    const child = spawn(
+      options.launcher === true ? launcher : process.execPath,
+      options.launcher === true ? args : [bin, ...args],
+      {
+        cwd: options.cwd ?? tempDir(),
+        env: { ...process.env, SLUICE_NODE: process.execPath, ...options.env },
+        stdio: ["pipe", "pipe", "pipe"]
+      }
+    )
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
@@ -76,6 +83,8 @@ export const startGateway = async (
     env?: Record<string, string>
     dataDir?: string
     timeoutMs?: number
+    /** Start it through the launcher (with this node) instead of `node bin.js`. */
+    launcher?: boolean
   } = {}
 ): Promise<Gateway> => {
   const cwd = tempDir()
@@ -94,11 +103,16 @@ export const startGateway = async (
     SLUICE_SHARED_SECRET: sharedSecret,
     ...options.env
   }
-  const child = spawn(process.execPath, [bin, ...(options.args ?? ["up"])], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+  const args = options.args ?? ["up"]
+  const child = spawn(
+    options.launcher === true ? launcher : process.execPath,
+    options.launcher === true ? args : [bin, ...args],
+    {
+      cwd,
+      env: { ...process.env, SLUICE_NODE: process.execPath, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    }
+  )
   let output = ""
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()))
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()))

@@ -7,7 +7,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { ControlPlane, Tail } from "@sluice/control-plane"
 import { SqliteEventStore } from "@sluice/store-sql"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -17,6 +16,9 @@ import * as Stream from "effect/Stream"
 import * as DataDir from "./DataDir.js"
 import { configOption, loadSettings, settingFlags } from "./Options.js"
 import { SettingsError } from "./Settings.js"
+
+/** The control plane's package, loaded by the commands that use it (an agent never loads it). */
+const controlPlane = Effect.promise(() => import("@sluice/control-plane"))
 
 const filter = (name: string, description: string) =>
   Options.text(name).pipe(Options.withDescription(description), Options.optional)
@@ -58,6 +60,7 @@ const tail = Command.make(
         index: Option.getOrUndefined(o.index),
         q: Option.getOrUndefined(o.q)
       }
+      const { Tail } = yield* controlPlane
       yield* Tail.lines({ baseUrl, token: Redacted.make(token.value), filters }).pipe(
         Stream.runForEach((line) => Console.log(line)),
         Effect.provide(NodeHttpClient.layerUndici)
@@ -91,6 +94,7 @@ const createUser = Command.make(
         })
       }
       const data = yield* DataDir.ensure(settings.dataDir)
+      const { ControlPlane } = yield* controlPlane
       const user = yield* ControlPlane.createUser({ email: o.email, password: password.value, role: o.role }).pipe(
         Effect.provide(SqliteEventStore.clientLayer(data.mainDb)),
         Effect.catchTags({

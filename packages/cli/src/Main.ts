@@ -26,10 +26,12 @@ import { prepare, print, socketLines, version } from "./Startup.js"
 const run = (settings: Settings, withSockets: boolean) =>
   Effect.scoped(Effect.gen(function*() {
     const { data, secrets } = yield* prepare(settings, settings.dataDir)
+    // Loaded here, not at start-up: the agent's commands never need the HTTP side.
+    const Gateway = yield* Effect.promise(() => import("./Gateway.js"))
     const pipeline = App.pipelineLayer(settings, data)
-    const http = App.httpLayer(settings, App.routesLayer(settings, data))
+    const http = Gateway.httpLayer(settings, Gateway.routesLayer(settings, data))
     const all = Layer.merge(http, withSockets ? App.socketsLayer(settings, secrets) : Layer.empty).pipe(
-      Layer.provide(App.tokensLayer(secrets)),
+      Layer.provide(Gateway.tokensLayer(secrets)),
       Layer.provideMerge(pipeline)
     )
     const context = yield* Layer.build(all)

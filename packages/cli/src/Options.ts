@@ -26,7 +26,11 @@ export const settingFlags = Options.all(
 )
 
 /** Reads the settings from the file, the environment and the flags. */
-export const loadSettings = (config: Option.Option<string>, flags: Readonly<Record<string, Option.Option<string>>>) =>
+export const loadSettings = (
+  config: Option.Option<string>,
+  flags: Readonly<Record<string, Option.Option<string>>>,
+  role: "gateway" | "agent" = "gateway"
+) =>
   Effect.suspend(() => {
     const file = Option.getOrElse(config, () => "sluice.yaml")
     const tree = readConfigFile(file, Option.isSome(config))
@@ -36,7 +40,8 @@ export const loadSettings = (config: Option.Option<string>, flags: Readonly<Reco
     const settings = resolve({
       file: tree.right === undefined ? undefined : { path: file, tree: tree.right },
       env: process.env,
-      flags: given satisfies Flags
+      flags: given satisfies Flags,
+      role
     })
     return Either.isLeft(settings) ? Effect.fail(settings.left) : Effect.succeed(settings.right)
   })

@@ -21,6 +21,8 @@ interface Definition<A, D extends string | undefined = string | undefined> {
   readonly flag?: string
   readonly schema: Schema.Schema<A, string>
   readonly default: D
+  /** The default for `sluice agent run`, where it differs (an agent only buffers between its sockets and its spool). */
+  readonly agentDefault?: string
   readonly secret?: boolean
 }
 
@@ -127,13 +129,15 @@ export const definitions = {
     key: "queue.max_events",
     env: "SLUICE_QUEUE_MAX_EVENTS",
     schema: positiveInt,
-    default: "100000"
+    default: "100000",
+    agentDefault: "10000"
   }),
   queueMaxBytes: def({
     key: "queue.max_bytes",
     env: "SLUICE_QUEUE_MAX_BYTES",
     schema: positiveInt,
-    default: "268435456"
+    default: "268435456",
+    agentDefault: "8388608"
   }),
   queueFull: def({
     key: "queue.full",
@@ -152,7 +156,8 @@ export const definitions = {
     key: "store.commit_max_events",
     env: "SLUICE_COMMIT_MAX_EVENTS",
     schema: positiveInt,
-    default: "20000"
+    default: "20000",
+    agentDefault: "5000"
   }),
   sqliteSync: def({
     key: "store.sqlite_synchronous",
@@ -401,10 +406,12 @@ export const resolve = (options: {
   readonly file: { readonly path: string; readonly tree: unknown } | undefined
   readonly env: Readonly<Record<string, string | undefined>>
   readonly flags: Flags
+  /** `agent`: the defaults of `sluice agent run` (`agentDefault`) apply. */
+  readonly role?: "gateway" | "agent"
 }): Either.Either<Settings, SettingsError> => {
   const out: Record<string, unknown> = {}
   for (const [name, d] of Object.entries(definitions) as Array<[keyof Definitions, Definition<unknown>]>) {
-    let raw = d.default
+    let raw = options.role === "agent" && d.agentDefault !== undefined ? d.agentDefault : d.default
     let origin = d.env
     const fromFile = options.file === undefined ? undefined : asText(lookup(options.file.tree, d.key))
     if (fromFile !== undefined) {

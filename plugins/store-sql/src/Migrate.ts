@@ -1,5 +1,5 @@
 /** Runs the main database's migrations on the `SqlClient` in context. */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import * as Effect from "effect/Effect"
 import * as Migrations from "./Migrations.js"

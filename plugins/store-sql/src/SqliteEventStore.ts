@@ -10,7 +10,7 @@
  * several hundred thousand events/s; the indexer about 110k events/s.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import * as SqlClient from "@effect/sql/SqlClient"
