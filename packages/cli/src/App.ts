@@ -114,6 +114,8 @@ export const agentLayer = (
     commitFile: data.mainDb,
     searchFile: data.searchDb,
     synchronous: settings.sqliteSync,
+    // A spool only appends and reads each commit once: 1 MiB of page cache, not SQLite's 16 MiB.
+    cacheKib: 1024,
     searchIndex: false,
     spool: { quotaBytes: settings.spoolQuotaBytes, policy: settings.spoolFull }
   }).pipe(

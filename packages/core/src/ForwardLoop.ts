@@ -14,7 +14,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
-import { type ForwardBatch, Forwarder, type ForwardRejected, type ForwardRetryable } from "./Forwarder.js"
+import { batchSize, type ForwardBatch, Forwarder, type ForwardRejected, type ForwardRetryable } from "./Forwarder.js"
 import { type Accounting, Spool } from "./Spool.js"
 
 /** Events delivered upstream. */
@@ -120,15 +120,15 @@ const settle = (batch: ForwardBatch, options: ForwardLoopOptions) =>
     const outcome = yield* deliver(batch, options)
     if (outcome._tag === "Right") {
       yield* spool.ack(batch)
-      yield* Metric.incrementBy(eventsForwarded, batch.events.length)
+      yield* Metric.incrementBy(eventsForwarded, batchSize(batch))
     } else if (outcome.left._tag === "ForwardRejected") {
       const refused = outcome.left
       yield* Effect.logWarning("upstream refused a batch; kept as a dead letter", {
         status: refused.status,
-        events: batch.events.length
+        events: batchSize(batch)
       })
       yield* spool.deadLetter(batch, refused.status, refused.body)
-      yield* Metric.incrementBy(eventsDeadLettered, batch.events.length)
+      yield* Metric.incrementBy(eventsDeadLettered, batchSize(batch))
     }
     // A retryable failure only ends the retries if the schedule does: the batch stays unsent.
   })

@@ -7,6 +7,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { DrainShape } from "./DrainEvent.js"
 import type { LogEvent } from "./LogEvent.js"
 
 /** One batch on its way upstream. */
@@ -14,10 +15,21 @@ export interface ForwardBatch {
   /** The commit it comes from and its slice: the same slice always has the same key. */
   readonly seq: number
   readonly offset: number
+  /** How many events, when the spool can say without decoding them (`events` may then be decoded on first read). */
+  readonly count?: number
   readonly events: ReadonlyArray<LogEvent>
   /** Sent as `Idempotency-Key`, so an upstream Sluice stores a retried batch once. */
   readonly idempotencyKey: string
+  /**
+   * Optional: the events as a JSON array in the drain's shape (`DrainEvent`),
+   * written by the spool straight from its own encoding, without `LogEvent`
+   * objects. Same content as encoding `events` with `toDrainEvent`.
+   */
+  readonly drainJson?: (shape: DrainShape) => string
 }
+
+/** How many events a batch holds (without decoding them when the spool said). */
+export const batchSize = (batch: ForwardBatch): number => batch.count ?? batch.events.length
 
 /** The send failed and may succeed later. */
 export class ForwardRetryable extends Schema.TaggedError<ForwardRetryable>()("ForwardRetryable", {

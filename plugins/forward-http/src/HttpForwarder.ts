@@ -18,8 +18,8 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as DrainEvent from "@sluice/core/DrainEvent"
 import { type ForwardBatch, Forwarder, ForwardRejected, ForwardRetryable } from "@sluice/core/Forwarder"
-import { levelName } from "@sluice/core/Level"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -48,23 +48,13 @@ export interface HttpForwarderOptions {
   readonly timeout?: Duration.DurationInput | undefined
 }
 
-/** An event in the drain's shape (SPEC §2). */
-export const toDrainEvent = (e: LogEvent, defaultProjectId: string) => ({
-  project_id: e.projectId ?? defaultProjectId,
-  timestamp: new Date(e.timestamp).toISOString(),
-  level: levelName(e.level).toLowerCase(),
-  service: e.source,
-  message: e.message,
-  metadata: e.metadata
-})
+/** An event in the drain's shape (SPEC §2); with `routing`, plus the edge's fields (core's `DrainEvent`). */
+export const toDrainEvent = (e: LogEvent, defaultProjectId: string) =>
+  DrainEvent.toDrainEvent(e, { defaultProjectId, routing: false })
 
 /** An event in the drain's shape plus the routing the edge keeps. */
-export const toEdgeEvent = (e: LogEvent, defaultProjectId: string) => ({
-  ...toDrainEvent(e, defaultProjectId),
-  index: e.index,
-  sourcetype: e.sourcetype,
-  transport: e.transport
-})
+export const toEdgeEvent = (e: LogEvent, defaultProjectId: string) =>
+  DrainEvent.toDrainEvent(e, { defaultProjectId, routing: true })
 
 /** Seconds or an HTTP date, in milliseconds; `undefined` when absent or unreadable. */
 export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
@@ -89,12 +79,15 @@ export const make = (options: HttpForwarderOptions) =>
     const token = Effect.isEffect(options.token) ? options.token : Effect.succeed(options.token)
     const authOf = (t: Redacted.Redacted<string>) =>
       options.bearer === false ? Redacted.value(t) : `Bearer ${Redacted.value(t)}`
-    const shape = options.routing === true ? toEdgeEvent : toDrainEvent
+    const shape: DrainEvent.DrainShape = { defaultProjectId: projectId, routing: options.routing === true }
 
     const compress = options.gzip !== false
     const encode = (batch: ForwardBatch) =>
       Effect.suspend(() => {
-        const json = JSON.stringify({ events: batch.events.map((e) => shape(e, projectId)) })
+        // The spool's own JSON when it offers it (no LogEvent objects), else the events'.
+        const json = batch.drainJson === undefined
+          ? JSON.stringify({ events: batch.events.map((e) => DrainEvent.toDrainEvent(e, shape)) })
+          : `{"events":${batch.drainJson(shape)}}`
         return compress
           ? Effect.promise((): Promise<Uint8Array> => gzip(json, { level: 1 }))
           : Effect.succeed<Uint8Array>(Buffer.from(json))

@@ -14,8 +14,9 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import { toDrainEvent } from "@sluice/core/DrainEvent"
 import { StoreError } from "@sluice/core/EventStore"
-import type { ForwardBatch } from "@sluice/core/Forwarder"
+import { batchSize, type ForwardBatch } from "@sluice/core/Forwarder"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { type Accounting, type QuotaPolicy, Spool } from "@sluice/core/Spool"
 import * as Clock from "effect/Clock"
@@ -23,6 +24,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
+import { drainSlice } from "./DrainText.js"
 import { decodeBatch, encodeBatch, type EventTuple, tupleToEvent } from "./EventRow.js"
 import { migrate } from "./Migrate.js"
 
@@ -92,25 +94,36 @@ export const loadState = (sql: SqlClient.SqlClient) =>
 
 /** Builds the spool over the main database's client and the shared state. */
 export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: SpoolOptions) => {
-  // Decoded commits, once for all the slices taken from them: the one at the
-  // cursor and the one read ahead while a batch is in flight.
+  // Commits read once for all the slices taken from them (the one at the
+  // cursor and the one read ahead while a batch is in flight): the row's
+  // text, decoded into tuples only when a batch's events are read. The
+  // forward hot path cuts the drain's JSON out of the text (DrainText).
   interface Commit {
     readonly seq: number
     readonly count: number
     readonly bytes: number
-    readonly tuples: ReadonlyArray<EventTuple>
+    readonly text: string
+    tuples?: ReadonlyArray<EventTuple>
   }
-  const decoded = new Map<number, Commit>()
+  const cached = new Map<number, Commit>()
   const remember = (commit: Commit) => {
-    decoded.set(commit.seq, commit)
-    for (const seq of decoded.keys()) if (seq < state.cursorSeq || decoded.size > 2) decoded.delete(seq)
+    cached.set(commit.seq, commit)
+    for (const seq of cached.keys()) if (seq < state.cursorSeq || cached.size > 2) cached.delete(seq)
   }
+  const tuplesOf = (commit: Commit) => (commit.tuples ??= decodeBatch(commit.text))
+
+  // Per transport, the events of the slices whose drain JSON was cut (by
+  // idempotency key), so acking them needs no decoding: the batch in flight
+  // and the one read ahead.
+  const transportsBySlice = new Map<string, Map<string, number>>()
+  const countsOf = (batch: ForwardBatch) =>
+    transportsBySlice.get(batch.idempotencyKey) ?? countByTransport(batch.events)
 
   /** The first commit with unsent events at or after (seq, offset). */
   const commitFrom = (seq: number, offset: number) =>
     Effect.gen(function*() {
       while (true) {
-        const known = decoded.get(seq)
+        const known = cached.get(seq)
         if (known !== undefined && offset < known.count) return { commit: known, offset }
         const [row] = yield* sql<{ seq: number; event_count: number; bytes: number; events: string }>`
           SELECT seq, event_count, bytes, events FROM commits WHERE seq >= ${seq} ORDER BY seq LIMIT 1`
@@ -124,38 +137,56 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
           offset = 0
           continue
         }
-        const commit = { seq: row.seq, count: row.event_count, bytes: row.bytes, tuples: decodeBatch(row.events) }
+        const commit: Commit = { seq: row.seq, count: row.event_count, bytes: row.bytes, text: row.events }
         remember(commit)
         return { commit, offset }
       }
     })
 
+  /** A slice of a commit as a batch: its events are decoded only when read. */
+  const sliceOf = (commit: Commit, offset: number, maxEvents: number): ForwardBatch => {
+    const count = Math.min(maxEvents, commit.count - offset)
+    const idempotencyKey = `${state.instanceId}:${commit.seq}:${offset}:${count}`
+    let events: ReadonlyArray<LogEvent> | undefined
+    const batch: ForwardBatch = {
+      seq: commit.seq,
+      offset,
+      count,
+      idempotencyKey,
+      get events() {
+        return (events ??= tuplesOf(commit).slice(offset, offset + count).map(tupleToEvent))
+      },
+      drainJson: (shape) => {
+        const cut = drainSlice(commit.text, offset, count, shape)
+        if (cut === undefined) return JSON.stringify(batch.events.map((e) => toDrainEvent(e, shape)))
+        transportsBySlice.set(idempotencyKey, cut.transports)
+        while (transportsBySlice.size > 2) transportsBySlice.delete(transportsBySlice.keys().next().value!)
+        return cut.json
+      }
+    }
+    return batch
+  }
+
   const next = (maxEvents: number, after?: ForwardBatch) =>
     Effect.gen(function*() {
       const found = after === undefined
         ? yield* commitFrom(state.cursorSeq, state.cursorOffset)
-        : yield* commitFrom(after.seq, after.offset + after.events.length)
+        : yield* commitFrom(after.seq, after.offset + batchSize(after))
       if (found === undefined) return undefined
       const { commit, offset } = found
       if (after === undefined) {
         state.cursorSeq = commit.seq
         state.cursorOffset = offset
       }
-      const slice = commit.tuples.slice(offset, offset + maxEvents)
-      return {
-        seq: commit.seq,
-        offset,
-        events: slice.map(tupleToEvent),
-        idempotencyKey: `${state.instanceId}:${commit.seq}:${offset}:${slice.length}`
-      } satisfies ForwardBatch
+      return sliceOf(commit, offset, maxEvents)
     }).pipe(Effect.mapError(storeError("spool read")))
 
   // Moves the cursor past a batch, in the caller's transaction.
   const advance = (batch: ForwardBatch) =>
     Effect.gen(function*() {
       let seq = batch.seq
-      let offset = batch.offset + batch.events.length
-      const commit = decoded.get(batch.seq)
+      let offset = batch.offset + batchSize(batch)
+      const commit = cached.get(batch.seq)
       const done = commit !== undefined && offset >= commit.count
       if (done) {
         seq += 1
@@ -172,7 +203,7 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
   const ack = (batch: ForwardBatch) =>
     Effect.gen(function*() {
       const apply = yield* sql.withTransaction(Effect.gen(function*() {
-        yield* addCounts(sql, "forwarded", countByTransport(batch.events))
+        yield* addCounts(sql, "forwarded", countsOf(batch))
         return yield* advance(batch)
       }))
       apply()
@@ -237,7 +268,7 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
     const found = yield* commitFrom(state.cursorSeq, state.cursorOffset)
     if (found === undefined) return false
     const { commit, offset } = found
-    const lost: Array<LogEvent> = commit.tuples.slice(offset).map(tupleToEvent)
+    const lost: Array<LogEvent> = tuplesOf(commit).slice(offset).map(tupleToEvent)
     const batch: ForwardBatch = { seq: commit.seq, offset, events: lost, idempotencyKey: "" }
     const apply = yield* sql.withTransaction(Effect.gen(function*() {
       yield* addCounts(sql, "dropped", countByTransport(lost))
