@@ -4,10 +4,11 @@
  * word), `service`, `message`, `metadata`; with `routing`, also the `index`,
  * `sourcetype` and `transport` an edge endpoint keeps.
  *
- * Two ways to write it, with the same result: `toDrainEvent` from a decoded
- * `LogEvent` (then `JSON.stringify`), and `drainEventJson` from JSON texts
- * of the fields, for a spool that keeps its events as JSON and can cut the
- * fields out without building objects (the forward hot path).
+ * Two ways to write it, with the same bytes: `toDrainEvent` from a decoded
+ * `LogEvent` (then `JSON.stringify`), and `DrainBodyWriter` from the JSON
+ * texts of the fields in a UTF-8 buffer, for a spool that keeps its events
+ * as JSON and can find the fields without building objects (the forward hot
+ * path).
  */
 import { levelNames } from "./Level.js"
 import type { LogEvent } from "./LogEvent.js"
@@ -48,28 +49,140 @@ export const toDrainEvent = (e: LogEvent, shape: DrainShape) =>
     }
 
 /**
- * An event's fields as JSON texts (each exactly what `JSON.stringify` gives
- * for the value), except the numbers.
+ * Where each field's JSON text lies in a UTF-8 buffer, for `DrainBodyWriter`:
+ * slot `k` is the range `[ranges[2k], ranges[2k + 1])`. `projectId` may be
+ * the text `null` (then the shape's default is written).
  */
-export interface DrainFieldsJson {
-  /** A JSON string, or `null`. */
-  readonly projectId: string
-  readonly timestamp: number
-  readonly level: number
-  readonly source: string
-  readonly message: string
-  readonly metadata: string
-  readonly index: string
-  readonly sourcetype: string
-  readonly transport: string
-}
+export const DrainSlot = {
+  projectId: 0,
+  source: 1,
+  message: 2,
+  metadata: 3,
+  index: 4,
+  sourcetype: 5,
+  transport: 6
+} as const
 
-/** The same event as `JSON.stringify(toDrainEvent(e, shape))`, from its fields' JSON texts. */
-export const drainEventJson = (f: DrainFieldsJson, shape: DrainShape, defaultProjectIdJson: string): string => {
-  const head = `{"project_id":${f.projectId === "null" ? defaultProjectIdJson : f.projectId},"timestamp":"${
-    new Date(f.timestamp).toISOString()
-  }","level":"${levelWord(f.level)}","service":${f.source},"message":${f.message},"metadata":${f.metadata}`
-  return shape.routing
-    ? `${head},"index":${f.index},"sourcetype":${f.sourcetype},"transport":${f.transport}}`
-    : `${head}}`
+/** Slots in a `DrainSlot` ranges array (two numbers each). */
+export const drainSlots = 7
+
+const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0))
+const utf8 = new TextEncoder()
+const OPEN = ascii("{\"events\":[")
+const CLOSE = ascii("]}")
+const PROJECT = ascii("{\"project_id\":")
+const TIMESTAMP = ascii(",\"timestamp\":\"")
+const LEVEL = ascii("\",\"level\":\"")
+const SERVICE = ascii("\",\"service\":")
+const MESSAGE = ascii(",\"message\":")
+const METADATA = ascii(",\"metadata\":")
+const INDEX = ascii(",\"index\":")
+const SOURCETYPE = ascii(",\"sourcetype\":")
+const TRANSPORT = ascii(",\"transport\":")
+const levelBytes = Array.from({ length: 10 }, (_, level) => ascii(levelWord(level)))
+const fixed = OPEN.length + PROJECT.length + TIMESTAMP.length + 30 + LEVEL.length + 9 + SERVICE.length +
+  MESSAGE.length + METADATA.length + INDEX.length + SOURCETYPE.length + TRANSPORT.length + 2
+
+/**
+ * Writes a drain request body (`{"events":[…]}`, UTF-8) from events whose
+ * fields are JSON texts in a buffer: the same bytes as
+ * `JSON.stringify({ events: events.map((e) => toDrainEvent(e, shape)) })`,
+ * without building an object or a string per event (the forward hot path).
+ */
+export class DrainBodyWriter {
+  private out: Uint8Array
+  private pos = 0
+  private events = 0
+  private readonly defaultProjectId: Uint8Array
+  // The ISO text of the second last written ("YYYY-MM-DDTHH:MM:SS."), by its first millisecond.
+  private second = Number.NaN
+  private secondText = new Uint8Array(0)
+
+  constructor(private readonly shape: DrainShape, sizeHint: number) {
+    this.out = new Uint8Array(Math.max(256, Math.ceil(sizeHint)))
+    this.defaultProjectId = utf8.encode(JSON.stringify(shape.defaultProjectId))
+    this.put(OPEN)
+  }
+
+  private reserve(bytes: number) {
+    if (this.pos + bytes <= this.out.length) return
+    const grown = new Uint8Array(Math.max(this.out.length * 2, this.pos + bytes))
+    grown.set(this.out.subarray(0, this.pos))
+    this.out = grown
+  }
+
+  private put(bytes: Uint8Array) {
+    this.out.set(bytes, this.pos)
+    this.pos += bytes.length
+  }
+
+  private copy(src: Uint8Array, start: number, end: number) {
+    const out = this.out
+    if (end - start > 32) {
+      out.set(src.subarray(start, end), this.pos)
+      this.pos += end - start
+      return
+    }
+    let p = this.pos
+    for (let i = start; i < end; i++) out[p++] = src[i]!
+    this.pos = p
+  }
+
+  private timestamp(ms: number) {
+    const second = ms - (((ms % 1000) + 1000) % 1000)
+    if (second !== this.second) {
+      const iso = new Date(second).toISOString()
+      this.secondText = ascii(iso.slice(0, iso.length - 4))
+      this.second = second
+    }
+    this.put(this.secondText)
+    const millis = ms - second
+    const out = this.out
+    out[this.pos++] = 48 + Math.floor(millis / 100)
+    out[this.pos++] = 48 + (Math.floor(millis / 10) % 10)
+    out[this.pos++] = 48 + (millis % 10)
+    out[this.pos++] = 90 // Z
+  }
+
+  /** One event: its fields' JSON texts in `src` at `ranges` (by `DrainSlot`), its timestamp (ms) and level. */
+  event(src: Uint8Array, ranges: Int32Array, timestamp: number, level: number): void {
+    let size = fixed + this.defaultProjectId.length
+    for (let k = 0; k < drainSlots; k++) size += ranges[2 * k + 1]! - ranges[2 * k]!
+    this.reserve(size)
+    if (this.events++ > 0) this.out[this.pos++] = 44 // ,
+    this.put(PROJECT)
+    const p0 = ranges[0]!
+    const p1 = ranges[1]!
+    if (p1 - p0 === 4 && src[p0] === 110 && src[p0 + 1] === 117 && src[p0 + 2] === 108 && src[p0 + 3] === 108) {
+      this.put(this.defaultProjectId)
+    } else {
+      this.copy(src, p0, p1)
+    }
+    this.put(TIMESTAMP)
+    this.timestamp(timestamp)
+    this.put(LEVEL)
+    this.put(levelBytes[Number.isInteger(level) && level >= 1 && level <= 8 ? level : 0]!)
+    this.put(SERVICE)
+    this.copy(src, ranges[2]!, ranges[3]!)
+    this.put(MESSAGE)
+    this.copy(src, ranges[4]!, ranges[5]!)
+    this.put(METADATA)
+    this.copy(src, ranges[6]!, ranges[7]!)
+    if (this.shape.routing) {
+      this.put(INDEX)
+      this.copy(src, ranges[8]!, ranges[9]!)
+      this.put(SOURCETYPE)
+      this.copy(src, ranges[10]!, ranges[11]!)
+      this.put(TRANSPORT)
+      this.copy(src, ranges[12]!, ranges[13]!)
+    }
+    this.out[this.pos++] = 125 // }
+  }
+
+  /** The body: `{"events":[…]}`. */
+  finish(): Uint8Array {
+    this.reserve(CLOSE.length)
+    this.put(CLOSE)
+    return this.out.subarray(0, this.pos)
+  }
 }

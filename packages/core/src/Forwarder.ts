@@ -21,11 +21,12 @@ export interface ForwardBatch {
   /** Sent as `Idempotency-Key`, so an upstream Sluice stores a retried batch once. */
   readonly idempotencyKey: string
   /**
-   * Optional: the events as a JSON array in the drain's shape (`DrainEvent`),
-   * written by the spool straight from its own encoding, without `LogEvent`
-   * objects. Same content as encoding `events` with `toDrainEvent`.
+   * Optional: the whole drain request body, `{"events":[…]}` in the drain's
+   * shape (`DrainEvent`) as UTF-8 JSON, written by the spool straight from
+   * its own encoding without `LogEvent` objects. The same bytes as encoding
+   * `events` with `toDrainEvent` and `JSON.stringify`.
    */
-  readonly drainJson?: (shape: DrainShape) => string
+  readonly drainBody?: (shape: DrainShape) => Uint8Array
 }
 
 /** How many events a batch holds (without decoding them when the spool said). */

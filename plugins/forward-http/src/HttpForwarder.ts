@@ -84,13 +84,13 @@ export const make = (options: HttpForwarderOptions) =>
     const compress = options.gzip !== false
     const encode = (batch: ForwardBatch) =>
       Effect.suspend(() => {
-        // The spool's own JSON when it offers it (no LogEvent objects), else the events'.
-        const json = batch.drainJson === undefined
-          ? JSON.stringify({ events: batch.events.map((e) => DrainEvent.toDrainEvent(e, shape)) })
-          : `{"events":${batch.drainJson(shape)}}`
+        // The spool's own bytes when it offers them (no LogEvent objects), else the events'.
+        const json = batch.drainBody === undefined
+          ? Buffer.from(JSON.stringify({ events: batch.events.map((e) => DrainEvent.toDrainEvent(e, shape)) }))
+          : batch.drainBody(shape)
         return compress
           ? Effect.promise((): Promise<Uint8Array> => gzip(json, { level: 1 }))
-          : Effect.succeed<Uint8Array>(Buffer.from(json))
+          : Effect.succeed<Uint8Array>(json)
       })
     // Bodies encoded ahead by `prepare`, by idempotency key: the batch in
     // flight (kept for its retries) and the one after it.

@@ -1,44 +1,48 @@
 /**
- * The forward hot path: a slice of a commit row's text (EventRow's JSON
- * array of tuples, as `JSON.stringify` wrote it) cut straight into the
- * drain's JSON (core's `DrainEvent`), without parsing it into objects. The
- * strings, the metadata object and the routing fields are copied as the JSON
- * texts they already are; only the timestamp and the level are rewritten.
- * Anything that is not exactly what `encodeBatch` writes answers `undefined`,
- * and the caller decodes instead.
+ * The forward hot path: a slice of a commit row (EventRow's JSON array of
+ * tuples, as `JSON.stringify` wrote it), read as UTF-8 bytes, written
+ * straight into a drain request body (core's `DrainBodyWriter`) without
+ * parsing it into objects or strings. The strings, the metadata object and
+ * the routing fields are copied as the JSON bytes they already are; only the
+ * timestamp and the level are rewritten. Anything that is not exactly what
+ * `encodeBatch` writes answers `undefined`, and the caller decodes instead.
+ *
+ * Scanning bytes is safe for UTF-8: no byte of a multi-byte character is an
+ * ASCII quote, backslash, bracket, brace or comma.
  */
-import { drainEventJson, type DrainShape } from "@sluice/core/DrainEvent"
+import { DrainBodyWriter, type DrainShape, DrainSlot, drainSlots } from "@sluice/core/DrainEvent"
 
 const QUOTE = 34
 const BACKSLASH = 92
 const COMMA = 44
+const MINUS = 45
 const OPEN_BRACKET = 91
 const CLOSE_BRACKET = 93
 const OPEN_BRACE = 123
 const CLOSE_BRACE = 125
 
 /** End (exclusive) of the JSON string opening at `i`, or -1. */
-const stringEnd = (text: string, i: number): number => {
+const stringEnd = (text: Uint8Array, i: number): number => {
   let from = i + 1
   while (true) {
-    const q = text.indexOf("\"", from)
+    const q = text.indexOf(QUOTE, from)
     if (q < 0) return -1
     let backslashes = 0
-    for (let k = q - 1; k > i && text.charCodeAt(k) === BACKSLASH; k--) backslashes++
+    for (let k = q - 1; k > i && text[k] === BACKSLASH; k--) backslashes++
     if ((backslashes & 1) === 0) return q + 1
     from = q + 1
   }
 }
 
 /** End (exclusive) of the JSON value starting at `i` (no whitespace, as `JSON.stringify` writes), or -1. */
-const valueEnd = (text: string, i: number): number => {
-  const c = text.charCodeAt(i)
+const valueEnd = (text: Uint8Array, i: number): number => {
+  const c = text[i]
   if (c === QUOTE) return stringEnd(text, i)
   if (c === OPEN_BRACE || c === OPEN_BRACKET) {
     let depth = 0
     let j = i
     while (j < text.length) {
-      const d = text.charCodeAt(j)
+      const d = text[j]
       if (d === QUOTE) {
         j = stringEnd(text, j)
         if (j < 0) return -1
@@ -56,7 +60,7 @@ const valueEnd = (text: string, i: number): number => {
   // A number, null, true or false.
   let j = i
   while (j < text.length) {
-    const d = text.charCodeAt(j)
+    const d = text[j]
     if (d === COMMA || d === CLOSE_BRACKET || d === CLOSE_BRACE) return j > i ? j : -1
     j++
   }
@@ -65,80 +69,133 @@ const valueEnd = (text: string, i: number): number => {
 
 const FIELDS = 13
 const bounds = new Int32Array(FIELDS * 2)
+const ranges = new Int32Array(drainSlots * 2)
+// Tuple field → drain slot (EventRow's order: timestamp, receivedAt, level,
+// source, message, entryType, payloadType, projectId, agentId, index,
+// sourcetype, transport, metadata).
+const slotOfField: ReadonlyArray<number> = [
+  -1,
+  -1,
+  -1,
+  DrainSlot.source,
+  DrainSlot.message,
+  -1,
+  -1,
+  DrainSlot.projectId,
+  -1,
+  DrainSlot.index,
+  DrainSlot.sourcetype,
+  DrainSlot.transport,
+  DrainSlot.metadata
+]
 
-/** Reads one tuple at `i` into `bounds`; answers the index after it, or -1. */
-const readTuple = (text: string, i: number): number => {
-  if (text.charCodeAt(i) !== OPEN_BRACKET) return -1
+/** Reads one tuple at `i` into `bounds`; answers the index after its `]`, or -1. */
+const readTuple = (text: Uint8Array, i: number): number => {
+  if (text[i] !== OPEN_BRACKET) return -1
   let p = i + 1
   for (let f = 0; f < FIELDS; f++) {
     const end = valueEnd(text, p)
     if (end < 0) return -1
     bounds[2 * f] = p
     bounds[2 * f + 1] = end
-    const sep = text.charCodeAt(end)
-    if (sep !== (f === FIELDS - 1 ? CLOSE_BRACKET : COMMA)) return -1
+    if (text[end] !== (f === FIELDS - 1 ? CLOSE_BRACKET : COMMA)) return -1
     p = end + 1
   }
   return p
 }
 
-const field = (text: string, f: number) => text.slice(bounds[2 * f]!, bounds[2 * f + 1]!)
+/** The integer in `[start, end)`; NaN when it is anything else (a fraction, an exponent). */
+const integerAt = (text: Uint8Array, start: number, end: number): number => {
+  let i = start
+  const negative = text[i] === MINUS
+  if (negative) i++
+  if (i >= end || end - i > 16) return Number.NaN
+  let n = 0
+  for (; i < end; i++) {
+    const d = text[i]! - 48
+    if (d < 0 || d > 9) return Number.NaN
+    n = n * 10 + d
+  }
+  return negative ? -n : n
+}
 
-/** A slice in the drain's shape, and how many of its events came from each transport. */
+const utf8 = new TextDecoder()
+
+const sameBytes = (text: Uint8Array, a: number, b: number, c: number, d: number) => {
+  if (b - a !== d - c) return false
+  for (let i = 0; i < b - a; i++) if (text[a + i] !== text[c + i]) return false
+  return true
+}
+
+/** A slice as a drain request body, and how many of its events came from each transport. */
 export interface DrainSlice {
-  /** A JSON array of drain events. */
-  readonly json: string
+  /** `{"events":[…]}`, UTF-8. */
+  readonly body: Uint8Array
   readonly transports: Map<string, number>
 }
 
 /**
- * Events `offset … offset + count - 1` of a commit row's text in the drain's
- * shape, or `undefined` when the text is not what `encodeBatch` writes.
+ * Events `offset … offset + count - 1` of a commit row (its UTF-8 bytes,
+ * holding `total` events) as a drain request body, or `undefined` when the
+ * row is not what `encodeBatch` writes.
  */
-export const drainSlice = (text: string, offset: number, count: number, shape: DrainShape): DrainSlice | undefined => {
-  if (text.charCodeAt(0) !== OPEN_BRACKET) return undefined
-  if (count === 0) return { json: "[]", transports: new Map() }
+export const drainSlice = (
+  text: Uint8Array,
+  total: number,
+  offset: number,
+  count: number,
+  shape: DrainShape
+): DrainSlice | undefined => {
+  if (text[0] !== OPEN_BRACKET) return undefined
+  // The body is about the size of the tuples it comes from (field names instead of the dropped fields).
+  const writer = new DrainBodyWriter(shape, 256 + 1.25 * text.length * Math.min(1, count / Math.max(total, 1)))
+  if (count === 0) return { body: writer.finish(), transports: new Map() }
   let p = 1
   for (let skipped = 0; skipped < offset; skipped++) {
     const end = valueEnd(text, p)
-    if (end < 0 || text.charCodeAt(end) !== COMMA) return undefined
-    p = end + 1
-  }
-  const defaultProjectId = JSON.stringify(shape.defaultProjectId)
-  const parts = new Array<string>(count)
-  const byTransportJson = new Map<string, number>()
-  for (let n = 0; n < count; n++) {
-    const end = readTuple(text, p)
-    if (end < 0) return undefined
-    const timestamp = Number(field(text, 0))
-    const level = Number(field(text, 2))
-    if (!Number.isFinite(timestamp) || !Number.isFinite(level)) return undefined
-    const transport = field(text, 11)
-    parts[n] = drainEventJson(
-      {
-        projectId: field(text, 7),
-        timestamp,
-        level,
-        source: field(text, 3),
-        message: field(text, 4),
-        metadata: field(text, 12),
-        index: field(text, 9),
-        sourcetype: field(text, 10),
-        transport
-      },
-      shape,
-      defaultProjectId
-    )
-    byTransportJson.set(transport, (byTransportJson.get(transport) ?? 0) + 1)
-    const sep = text.charCodeAt(end)
-    if (sep !== COMMA && !(sep === CLOSE_BRACKET && n === count - 1)) return undefined
+    if (end < 0 || text[end] !== COMMA) return undefined
     p = end + 1
   }
   const transports = new Map<string, number>()
-  for (const [json, n] of byTransportJson) {
-    const name = JSON.parse(json) as unknown
-    if (typeof name !== "string") return undefined
-    transports.set(name, (transports.get(name) ?? 0) + n)
+  // Transports come in runs: a run's bytes are compared, and decoded once.
+  let runStart = -1
+  let runEnd = -1
+  let runLength = 0
+  const endRun = () => {
+    if (runLength === 0) return true
+    const name = JSON.parse(utf8.decode(text.subarray(runStart, runEnd))) as unknown
+    if (typeof name !== "string") return false
+    transports.set(name, (transports.get(name) ?? 0) + runLength)
+    return true
   }
-  return { json: `[${parts.join(",")}]`, transports }
+  for (let n = 0; n < count; n++) {
+    const end = readTuple(text, p)
+    if (end < 0) return undefined
+    const timestamp = integerAt(text, bounds[0]!, bounds[1]!)
+    const level = integerAt(text, bounds[4]!, bounds[5]!)
+    if (Number.isNaN(timestamp) || Number.isNaN(level)) return undefined
+    for (let f = 0; f < FIELDS; f++) {
+      const slot = slotOfField[f]!
+      if (slot >= 0) {
+        ranges[2 * slot] = bounds[2 * f]!
+        ranges[2 * slot + 1] = bounds[2 * f + 1]!
+      }
+    }
+    writer.event(text, ranges, timestamp, level)
+    const t0 = bounds[22]!
+    const t1 = bounds[23]!
+    if (runLength > 0 && sameBytes(text, runStart, runEnd, t0, t1)) {
+      runLength++
+    } else {
+      if (!endRun()) return undefined
+      runStart = t0
+      runEnd = t1
+      runLength = 1
+    }
+    const sep = text[end]
+    if (sep !== COMMA && !(sep === CLOSE_BRACKET && n === count - 1)) return undefined
+    p = end + 1
+  }
+  if (!endRun()) return undefined
+  return { body: writer.finish(), transports }
 }

@@ -46,6 +46,8 @@ export interface SpoolState {
   readonly instanceId: string
 }
 
+const utf8 = new TextDecoder()
+
 const storeError = (operation: string) => (error: SqlError) => new StoreError({ operation, reason: error.message })
 
 /** Counts events by transport. */
@@ -96,13 +98,13 @@ export const loadState = (sql: SqlClient.SqlClient) =>
 export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: SpoolOptions) => {
   // Commits read once for all the slices taken from them (the one at the
   // cursor and the one read ahead while a batch is in flight): the row's
-  // text, decoded into tuples only when a batch's events are read. The
-  // forward hot path cuts the drain's JSON out of the text (DrainText).
+  // UTF-8 bytes, decoded into tuples only when a batch's events are read.
+  // The forward hot path writes drain bodies from the bytes (DrainText).
   interface Commit {
     readonly seq: number
     readonly count: number
     readonly bytes: number
-    readonly text: string
+    readonly text: Uint8Array
     tuples?: ReadonlyArray<EventTuple>
   }
   const cached = new Map<number, Commit>()
@@ -110,7 +112,7 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
     cached.set(commit.seq, commit)
     for (const seq of cached.keys()) if (seq < state.cursorSeq || cached.size > 2) cached.delete(seq)
   }
-  const tuplesOf = (commit: Commit) => (commit.tuples ??= decodeBatch(commit.text))
+  const tuplesOf = (commit: Commit) => (commit.tuples ??= decodeBatch(utf8.decode(commit.text)))
 
   // Per transport, the events of the slices whose drain JSON was cut (by
   // idempotency key), so acking them needs no decoding: the batch in flight
@@ -125,8 +127,9 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       while (true) {
         const known = cached.get(seq)
         if (known !== undefined && offset < known.count) return { commit: known, offset }
-        const [row] = yield* sql<{ seq: number; event_count: number; bytes: number; events: string }>`
-          SELECT seq, event_count, bytes, events FROM commits WHERE seq >= ${seq} ORDER BY seq LIMIT 1`
+        const [row] = yield* sql<{ seq: number; event_count: number; bytes: number; events: Uint8Array }>`
+          SELECT seq, event_count, bytes, CAST(events AS BLOB) AS events FROM commits
+          WHERE seq >= ${seq} ORDER BY seq LIMIT 1`
         if (row === undefined) return undefined
         if (row.seq !== seq) {
           seq = row.seq
@@ -156,12 +159,14 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       get events() {
         return (events ??= tuplesOf(commit).slice(offset, offset + count).map(tupleToEvent))
       },
-      drainJson: (shape) => {
-        const cut = drainSlice(commit.text, offset, count, shape)
-        if (cut === undefined) return JSON.stringify(batch.events.map((e) => toDrainEvent(e, shape)))
+      drainBody: (shape) => {
+        const cut = drainSlice(commit.text, commit.count, offset, count, shape)
+        if (cut === undefined) {
+          return Buffer.from(JSON.stringify({ events: batch.events.map((e) => toDrainEvent(e, shape)) }))
+        }
         transportsBySlice.set(idempotencyKey, cut.transports)
         while (transportsBySlice.size > 2) transportsBySlice.delete(transportsBySlice.keys().next().value!)
-        return cut.json
+        return cut.body
       }
     }
     return batch
