@@ -21,32 +21,27 @@ export interface DrainShape {
   readonly routing: boolean
 }
 
+const utf8 = new TextEncoder()
 const levelWords = levelNames.map((name) => name.toLowerCase())
 const levelWord = (level: number): string =>
   Number.isInteger(level) && level >= 1 && level <= 8 ? levelWords[level]! : "unknown"
 
 /** An event in the drain's shape, as an object. */
-export const toDrainEvent = (e: LogEvent, shape: DrainShape) =>
-  shape.routing
-    ? {
-      project_id: e.projectId ?? shape.defaultProjectId,
-      timestamp: new Date(e.timestamp).toISOString(),
-      level: levelWord(e.level),
-      service: e.source,
-      message: e.message,
-      metadata: e.metadata,
-      index: e.index,
-      sourcetype: e.sourcetype,
-      transport: e.transport
-    }
-    : {
-      project_id: e.projectId ?? shape.defaultProjectId,
-      timestamp: new Date(e.timestamp).toISOString(),
-      level: levelWord(e.level),
-      service: e.source,
-      message: e.message,
-      metadata: e.metadata
-    }
+export const toDrainEvent = (e: LogEvent, shape: DrainShape) => {
+  const event = {
+    project_id: e.projectId ?? shape.defaultProjectId,
+    timestamp: new Date(e.timestamp).toISOString(),
+    level: levelWord(e.level),
+    service: e.source,
+    message: e.message,
+    metadata: e.metadata
+  }
+  return shape.routing ? { ...event, index: e.index, sourcetype: e.sourcetype, transport: e.transport } : event
+}
+
+/** A drain request body (`{"events":[…]}`, UTF-8) from decoded events. */
+export const drainBody = (events: ReadonlyArray<LogEvent>, shape: DrainShape): Uint8Array =>
+  utf8.encode(JSON.stringify({ events: events.map((e) => toDrainEvent(e, shape)) }))
 
 /**
  * Where each field's JSON text lies in a UTF-8 buffer, for `DrainBodyWriter`:
@@ -67,7 +62,6 @@ export const DrainSlot = {
 export const drainSlots = 7
 
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0))
-const utf8 = new TextEncoder()
 const OPEN = ascii("{\"events\":[")
 const CLOSE = ascii("]}")
 const PROJECT = ascii("{\"project_id\":")
@@ -86,7 +80,7 @@ const fixed = OPEN.length + PROJECT.length + TIMESTAMP.length + 30 + LEVEL.lengt
 /**
  * Writes a drain request body (`{"events":[…]}`, UTF-8) from events whose
  * fields are JSON texts in a buffer: the same bytes as
- * `JSON.stringify({ events: events.map((e) => toDrainEvent(e, shape)) })`,
+ * `drainBody(events, shape)`,
  * without building an object or a string per event (the forward hot path).
  */
 export class DrainBodyWriter {

@@ -20,7 +20,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as DrainEvent from "@sluice/core/DrainEvent"
 import { type ForwardBatch, Forwarder, ForwardRejected, ForwardRetryable } from "@sluice/core/Forwarder"
-import type { LogEvent } from "@sluice/core/LogEvent"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -47,14 +46,6 @@ export interface HttpForwarderOptions {
   /** Per attempt (default 30 s). */
   readonly timeout?: Duration.DurationInput | undefined
 }
-
-/** An event in the drain's shape (SPEC §2); with `routing`, plus the edge's fields (core's `DrainEvent`). */
-export const toDrainEvent = (e: LogEvent, defaultProjectId: string) =>
-  DrainEvent.toDrainEvent(e, { defaultProjectId, routing: false })
-
-/** An event in the drain's shape plus the routing the edge keeps. */
-export const toEdgeEvent = (e: LogEvent, defaultProjectId: string) =>
-  DrainEvent.toDrainEvent(e, { defaultProjectId, routing: true })
 
 /** Seconds or an HTTP date, in milliseconds; `undefined` when absent or unreadable. */
 export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
@@ -86,7 +77,7 @@ export const make = (options: HttpForwarderOptions) =>
       Effect.suspend(() => {
         // The spool's own bytes when it offers them (no LogEvent objects), else the events'.
         const json = batch.drainBody === undefined
-          ? Buffer.from(JSON.stringify({ events: batch.events.map((e) => DrainEvent.toDrainEvent(e, shape)) }))
+          ? DrainEvent.drainBody(batch.events, shape)
           : batch.drainBody(shape)
         return compress
           ? Effect.promise((): Promise<Uint8Array> => gzip(json, { level: 1 }))

@@ -68,36 +68,41 @@ const valueEnd = (text: Uint8Array, i: number): number => {
 }
 
 const FIELDS = 13
-const bounds = new Int32Array(FIELDS * 2)
-const ranges = new Int32Array(drainSlots * 2)
-// Tuple field → drain slot (EventRow's order: timestamp, receivedAt, level,
+// Where readTuple leaves each field: the drain's slots (core's DrainSlot),
+// then the timestamp, the level, and one slot the skipped fields share.
+const TIMESTAMP = drainSlots
+const LEVEL = drainSlots + 1
+const SKIPPED = drainSlots + 2
+const ranges = new Int32Array((drainSlots + 3) * 2)
+// Tuple field → slot (EventRow's order: timestamp, receivedAt, level,
 // source, message, entryType, payloadType, projectId, agentId, index,
 // sourcetype, transport, metadata).
 const slotOfField: ReadonlyArray<number> = [
-  -1,
-  -1,
-  -1,
+  TIMESTAMP,
+  SKIPPED,
+  LEVEL,
   DrainSlot.source,
   DrainSlot.message,
-  -1,
-  -1,
+  SKIPPED,
+  SKIPPED,
   DrainSlot.projectId,
-  -1,
+  SKIPPED,
   DrainSlot.index,
   DrainSlot.sourcetype,
   DrainSlot.transport,
   DrainSlot.metadata
 ]
 
-/** Reads one tuple at `i` into `bounds`; answers the index after its `]`, or -1. */
+/** Reads one tuple at `i` into `ranges`; answers the index after its `]`, or -1. */
 const readTuple = (text: Uint8Array, i: number): number => {
   if (text[i] !== OPEN_BRACKET) return -1
   let p = i + 1
   for (let f = 0; f < FIELDS; f++) {
     const end = valueEnd(text, p)
     if (end < 0) return -1
-    bounds[2 * f] = p
-    bounds[2 * f + 1] = end
+    const slot = slotOfField[f]!
+    ranges[2 * slot] = p
+    ranges[2 * slot + 1] = end
     if (text[end] !== (f === FIELDS - 1 ? CLOSE_BRACKET : COMMA)) return -1
     p = end + 1
   }
@@ -171,19 +176,12 @@ export const drainSlice = (
   for (let n = 0; n < count; n++) {
     const end = readTuple(text, p)
     if (end < 0) return undefined
-    const timestamp = integerAt(text, bounds[0]!, bounds[1]!)
-    const level = integerAt(text, bounds[4]!, bounds[5]!)
+    const timestamp = integerAt(text, ranges[2 * TIMESTAMP]!, ranges[2 * TIMESTAMP + 1]!)
+    const level = integerAt(text, ranges[2 * LEVEL]!, ranges[2 * LEVEL + 1]!)
     if (Number.isNaN(timestamp) || Number.isNaN(level)) return undefined
-    for (let f = 0; f < FIELDS; f++) {
-      const slot = slotOfField[f]!
-      if (slot >= 0) {
-        ranges[2 * slot] = bounds[2 * f]!
-        ranges[2 * slot + 1] = bounds[2 * f + 1]!
-      }
-    }
     writer.event(text, ranges, timestamp, level)
-    const t0 = bounds[22]!
-    const t1 = bounds[23]!
+    const t0 = ranges[2 * DrainSlot.transport]!
+    const t1 = ranges[2 * DrainSlot.transport + 1]!
     if (runLength > 0 && sameBytes(text, runStart, runEnd, t0, t1)) {
       runLength++
     } else {

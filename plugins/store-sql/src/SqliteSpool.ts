@@ -14,7 +14,7 @@ import type { MigrationError } from "@effect/sql/Migrator"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { toDrainEvent } from "@sluice/core/DrainEvent"
+import { drainBody } from "@sluice/core/DrainEvent"
 import { StoreError } from "@sluice/core/EventStore"
 import { batchSize, type ForwardBatch } from "@sluice/core/Forwarder"
 import type { LogEvent } from "@sluice/core/LogEvent"
@@ -161,9 +161,7 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       },
       drainBody: (shape) => {
         const cut = drainSlice(commit.text, commit.count, offset, count, shape)
-        if (cut === undefined) {
-          return Buffer.from(JSON.stringify({ events: batch.events.map((e) => toDrainEvent(e, shape)) }))
-        }
+        if (cut === undefined) return drainBody(batch.events, shape)
         transportsBySlice.set(idempotencyKey, cut.transports)
         while (transportsBySlice.size > 2) transportsBySlice.delete(transportsBySlice.keys().next().value!)
         return cut.body
