@@ -308,6 +308,44 @@ describe("forwarding", () => {
       assert.deepStrictEqual(next!.events.map((e) => e.message), ["m4", "m5"])
     }).pipe(Effect.provide(spoolLayer({ quotaBytes: 700, policy: "drop_oldest" }))))
 
+  it.scopedLive("a batch dropped while in flight, then delivered, counts as forwarded once; the cursor stays", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore
+      const spool = yield* Spool
+      const commit = (i: number) =>
+        Effect.zipRight(spool.admit(300), store.append([event(i * 2), event(i * 2 + 1)], []))
+      yield* commit(0)
+      yield* commit(1)
+      // m0 and m1 go upstream; while they are in flight the writer needs room.
+      const inFlight = yield* spool.next(100)
+      assert.deepStrictEqual(inFlight!.events.map((e) => e.message), ["m0", "m1"])
+      for (let i = 2; i < 5; i++) yield* commit(i)
+      const dropped = yield* spool.accounting
+      assert.strictEqual(dropped.total.dropped, 4)
+      assertEquation(dropped)
+      // The upstream took them after all: forwarded, no longer dropped.
+      yield* spool.ack(inFlight!)
+      const after = yield* spool.accounting
+      assert.strictEqual(after.total.forwarded, 2)
+      assert.strictEqual(after.total.dropped, 2)
+      assert.strictEqual(after.total.buffered, 6)
+      assertEquation(after)
+      // The cursor did not go back to the dropped m2, m3.
+      const next = yield* spool.next(100)
+      assert.deepStrictEqual(next!.events.map((e) => e.message), ["m4", "m5"])
+      // A refused batch dropped in flight becomes a dead letter, once, the same way.
+      for (let i = 5; i < 7; i++) yield* commit(i)
+      const refused = next!
+      for (let i = 7; i < 10; i++) yield* commit(i)
+      const before = yield* spool.accounting
+      yield* spool.deadLetter(refused, 400, "bad")
+      const lettered = yield* spool.accounting
+      assert.strictEqual(lettered.total.deadLettered, 2)
+      assert.strictEqual(lettered.total.dropped, before.total.dropped - 2)
+      assertEquation(lettered)
+      assert.strictEqual((yield* spool.deadLetters({ offset: 0, limit: 10 })).total, 1)
+    }).pipe(Effect.provide(spoolLayer({ quotaBytes: 700, policy: "drop_oldest" }))))
+
   it.scoped("at the quota, backpressure holds the writer until the upstream takes events", () =>
     Effect.gen(function*() {
       const up = yield* upstream

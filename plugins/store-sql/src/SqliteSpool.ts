@@ -184,6 +184,11 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       return sliceOf(commit, offset, maxEvents)
     }).pipe(Effect.mapError(storeError("spool read")))
 
+  // Whether the cursor is already past a batch (only drop_oldest moves it while a batch is in flight).
+  const passed = (batch: ForwardBatch) =>
+    state.cursorSeq > batch.seq ||
+    (state.cursorSeq === batch.seq && state.cursorOffset >= batch.offset + batchSize(batch))
+
   // Moves the cursor past a batch, in the caller's transaction.
   const advance = (batch: ForwardBatch) =>
     Effect.gen(function*() {
@@ -203,14 +208,26 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
       }
     })
 
-  const ack = (batch: ForwardBatch) =>
+  // Counts a batch as forwarded or dead-lettered and moves the cursor past
+  // it. When drop_oldest already dropped it while it was in flight (the
+  // cursor is past it), it moves from dropped to that column instead and the
+  // cursor stays where it is.
+  const settle = (batch: ForwardBatch, column: "forwarded" | "dead_lettered", counts: Map<string, number>) =>
     Effect.gen(function*() {
-      const apply = yield* sql.withTransaction(Effect.gen(function*() {
-        yield* addCounts(sql, "forwarded", countsOf(batch))
-        return yield* advance(batch)
-      }))
-      apply()
-    }).pipe(Effect.mapError(storeError("spool ack")))
+      if (passed(batch)) {
+        yield* addCounts(sql, "dropped", new Map([...counts].map(([transport, n]) => [transport, -n])))
+        yield* addCounts(sql, column, counts)
+        return () => {}
+      }
+      yield* addCounts(sql, column, counts)
+      return yield* advance(batch)
+    })
+
+  const ack = (batch: ForwardBatch) =>
+    sql.withTransaction(settle(batch, "forwarded", countsOf(batch))).pipe(
+      Effect.map((apply) => apply()),
+      Effect.mapError(storeError("spool ack"))
+    )
 
   const deadLetter = (batch: ForwardBatch, status: number, response: string) =>
     Effect.gen(function*() {
@@ -220,8 +237,7 @@ export const make = (sql: SqlClient.SqlClient, state: SpoolState, options: Spool
                    VALUES (${now}, ${status}, ${response.slice(0, 65536)}, ${batch.events.length}, ${
           encodeBatch(batch.events)
         })`
-        yield* addCounts(sql, "dead_lettered", countByTransport(batch.events))
-        return yield* advance(batch)
+        return yield* settle(batch, "dead_lettered", countByTransport(batch.events))
       }))
       apply()
     }).pipe(Effect.mapError(storeError("dead letter")))
