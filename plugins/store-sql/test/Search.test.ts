@@ -11,10 +11,10 @@ import type { LogEvent } from "@sluice/core/LogEvent"
 import { SqliteEventStore } from "@sluice/store-sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { searchable } from "./searchable.js"
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "sluice-search-"))
 
@@ -52,14 +52,6 @@ const makeEvent = (i: number, timestamp: number, rnd: () => number): LogEvent =>
   sourcetype: "unix",
   transport: "unix",
   metadata: { i }
-})
-
-const searchable = Effect.gen(function*() {
-  const store = yield* EventStore
-  yield* store.progress.pipe(
-    Effect.flatMap((p) => p.lagEvents === 0 && p.indexedSeq === p.committedSeq ? Effect.void : Effect.fail("lag")),
-    Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2000))))
-  )
 })
 
 describe("Search", () => {

@@ -16,6 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 // The package build: the indexer runs from its compiled worker file.
 import { SqliteEventStore } from "@sluice/store-sql"
+import { searchable } from "./searchable.js"
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "sluice-store-"))
 
@@ -41,15 +42,6 @@ const event = (i: number, overrides: Partial<LogEvent> = {}): LogEvent => ({
   transport: i % 2 === 0 ? "unix" : "http",
   metadata: { seq: String(i), host: "web-1" },
   ...overrides
-})
-
-/** Waits (polling with a bound) until everything committed is searchable. */
-const searchable = Effect.gen(function*() {
-  const store = yield* EventStore
-  yield* store.progress.pipe(
-    Effect.flatMap((p) => p.lagEvents === 0 && p.indexedSeq === p.committedSeq ? Effect.void : Effect.fail("lag")),
-    Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(1000))))
-  )
 })
 
 describe("SqliteEventStore", () => {
