@@ -7,6 +7,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
+import { type EventBatch, isEncoded } from "./EventBatch.js"
 import type { LogEvent } from "./LogEvent.js"
 
 /** A committed batch: event `i` has id `firstId + i`. */
@@ -14,8 +15,21 @@ export interface CommittedBatch {
   /** The commit's sequence number (a gap means a subscriber missed commits). */
   readonly seq: number
   readonly firstId: number
+  /** The events (rows a fast transport encoded are decoded on first read, so only when someone reads them). */
   readonly events: ReadonlyArray<LogEvent>
 }
+
+/** The feed's item for a committed batch; encoded rows are decoded only if a subscriber reads `events`. */
+export const committedBatch = (seq: number, firstId: number, batch: EventBatch): CommittedBatch =>
+  isEncoded(batch)
+    ? {
+      seq,
+      firstId,
+      get events() {
+        return batch.events
+      }
+    }
+    : { seq, firstId, events: batch }
 
 /** The fan-out of committed batches. */
 export class CommitFeed extends Context.Tag("@sluice/core/CommitFeed")<

@@ -23,10 +23,10 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
-import { CommitFeed } from "./CommitFeed.js"
+import { CommitFeed, committedBatch } from "./CommitFeed.js"
+import * as EventBatch from "./EventBatch.js"
 import { EventQueue, type QueueEntry, reportGauges } from "./EventQueue.js"
 import { EventStore } from "./EventStore.js"
-import type { LogEvent } from "./LogEvent.js"
 import * as Metrics from "./Metrics.js"
 import { Spool } from "./Spool.js"
 
@@ -53,13 +53,13 @@ const commitGroup = (
   group: ReadonlyArray<QueueEntry>
 ) =>
   Effect.gen(function*() {
-    const events: Array<LogEvent> = []
+    const batches: Array<EventBatch.EventBatch> = []
     const keys: Array<string> = []
     for (const entry of group) {
-      for (let i = 0; i < entry.events.length; i++) events.push(entry.events[i]!)
+      if (EventBatch.size(entry.events) > 0) batches.push(entry.events)
       if (entry.idempotencyKey !== undefined) keys.push(entry.idempotencyKey)
     }
-    if (events.length === 0) {
+    if (batches.length === 0) {
       for (const entry of group) {
         if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
       }
@@ -73,6 +73,8 @@ const commitGroup = (
         Effect.retry(retrySchedule)
       )
     }
+    const events = EventBatch.concat(batches)
+    const count = EventBatch.size(events)
     const start = yield* Clock.currentTimeMillis
     const receipt = yield* store.append(events, keys).pipe(
       Effect.tapError((error) => Effect.logError("commit failed; retrying", error.message)),
@@ -80,12 +82,12 @@ const commitGroup = (
     )
     const end = yield* Clock.currentTimeMillis
     yield* Metric.update(Metrics.commitLatency, end - start)
-    yield* Metric.update(Metrics.commitBatchSize, events.length)
-    yield* Metric.incrementBy(Metrics.eventsCommitted, events.length)
+    yield* Metric.update(Metrics.commitBatchSize, count)
+    yield* Metric.incrementBy(Metrics.eventsCommitted, count)
     for (const entry of group) {
       if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
     }
-    yield* PubSub.publish(feed, { seq: receipt.seq, firstId: receipt.firstId, events })
+    yield* PubSub.publish(feed, committedBatch(receipt.seq, receipt.firstId, events))
   })
 
 /** Runs the writer loop until the queue is closed and empty. */
@@ -102,7 +104,7 @@ export const run = (options: CommitWriterOptions = defaultOptions) =>
       const first = yield* queue.take(max)
       if (first.length === 0) return
       const group = [...first]
-      const n = group.reduce((sum, e) => sum + e.events.length, 0)
+      const n = group.reduce((sum, e) => sum + EventBatch.size(e.events), 0)
       // Gather until the window ends, unless the group is full or a sender
       // waits on it. The wait ends early once the queue can fill the group,
       // a sender starts waiting, or the queue closes (nothing more can come,

@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type { LogEvent } from "./LogEvent.js"
+import { type EventBatch, size } from "./EventBatch.js"
 import * as Metrics from "./Metrics.js"
 
 /** The queue is full (or stayed full for the block timeout). */
@@ -39,7 +39,7 @@ export class CommitFailed extends Schema.TaggedError<CommitFailed>()("CommitFail
 
 /** One offered batch, with the durable barrier its sender may wait on. */
 export interface QueueEntry {
-  readonly events: ReadonlyArray<LogEvent>
+  readonly events: EventBatch
   readonly bytes: number
   /** Completed once the batch is committed, when the sender asked for it. */
   readonly committed: Deferred.Deferred<void, CommitFailed> | undefined
@@ -153,7 +153,7 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
 
     const push = (entry: QueueEntry) => {
       entries.push(entry)
-      events += entry.events.length
+      events += size(entry.events)
       bytes += entry.bytes
       if (entry.committed !== undefined) durableEntries++
       wakeWatchers()
@@ -168,7 +168,7 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
           w.resume(false)
           continue
         }
-        if (!fits(w.entry.events.length, w.entry.bytes)) break
+        if (!fits(size(w.entry.events), w.entry.bytes)) break
         waiters.shift()
         // Admission enqueues at once, so the next waiter sees the room it took.
         w.admitted = true
@@ -182,10 +182,10 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
       let n = 0
       while (head < entries.length) {
         const entry = entries[head]!
-        if ((out.length > 0 || !atLeastOne) && n + entry.events.length > maxEvents) break
+        if ((out.length > 0 || !atLeastOne) && n + size(entry.events) > maxEvents) break
         out.push(entry)
-        n += entry.events.length
-        events -= entry.events.length
+        n += size(entry.events)
+        events -= size(entry.events)
         bytes -= entry.bytes
         if (entry.committed !== undefined) durableEntries--
         entries[head] = undefined
@@ -203,7 +203,7 @@ export const make = (options: EventQueueOptions): Effect.Effect<EventQueue["Type
       Effect.suspend(() => {
         if (closed) return Effect.fail(new QueueClosed())
         // An empty entry (a barrier) takes no room.
-        if ((waiters.length === 0 && fits(entry.events.length, entry.bytes)) || entry.events.length === 0) {
+        if ((waiters.length === 0 && fits(size(entry.events), entry.bytes)) || size(entry.events) === 0) {
           push(entry)
           return Effect.void
         }

@@ -3,6 +3,7 @@
  * the durable point; the search index may be built behind it (`progress`
  * tells how far). Backends: `@sluice/store-sql` (SQLite, Postgres).
  */
+import type { EventBatch } from "./EventBatch.js"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -93,7 +94,7 @@ export interface RetentionPolicy {
 export class EventStore extends Context.Tag("@sluice/core/EventStore")<EventStore, {
   /** Commits one batch in one transaction, with its idempotency keys. */
   readonly append: (
-    events: ReadonlyArray<LogEvent>,
+    events: EventBatch,
     idempotencyKeys: ReadonlyArray<string>
   ) => Effect.Effect<CommitReceipt, StoreError>
   /** Whether an idempotency key was committed within its retention (24 h). */

@@ -10,7 +10,8 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type { Backpressure, CommitFailed, QueueClosed } from "./EventQueue.js"
 import { EventQueue } from "./EventQueue.js"
-import { estimateBatchBytes, type LogEvent } from "./LogEvent.js"
+import { type EventBatch, events as eventsOf, firstTransport, size } from "./EventBatch.js"
+import { estimateBatchBytes } from "./LogEvent.js"
 import * as Metrics from "./Metrics.js"
 
 /** Options of one offer. */
@@ -29,7 +30,7 @@ export interface OfferOptions {
 export class Ingest extends Context.Tag("@sluice/core/Ingest")<Ingest, {
   /** Accepts a whole batch, or fails; with `durable`, answers after the commit. */
   readonly offer: (
-    events: ReadonlyArray<LogEvent>,
+    events: EventBatch,
     options?: OfferOptions
   ) => Effect.Effect<void, Backpressure | QueueClosed | CommitFailed>
   /** A barrier: completes once everything offered before it is committed. */
@@ -58,23 +59,24 @@ export const make: Effect.Effect<Ingest["Type"], never, EventQueue> = Effect.gen
     }
     return c
   }
-  const offer = (events: ReadonlyArray<LogEvent>, options?: OfferOptions) =>
+  const offer = (events: EventBatch, options?: OfferOptions) =>
     Effect.gen(function*() {
-      if (events.length === 0) {
+      const count = size(events)
+      if (count === 0) {
         if (options?.durable === true) yield* barrier
         return
       }
-      const counter = countersOf(options?.transport ?? events[0]!.transport)
+      const counter = countersOf(options?.transport ?? firstTransport(events)!)
       const committed = options?.durable === true ? yield* Deferred.make<void, CommitFailed>() : undefined
       yield* queue.offer({
         events,
-        bytes: options?.bytes ?? estimateBatchBytes(events),
+        bytes: options?.bytes ?? estimateBatchBytes(eventsOf(events)),
         committed,
         idempotencyKey: options?.idempotencyKey
       }).pipe(
-        Effect.tapError(() => Metric.incrementBy(counter.rejected, events.length))
+        Effect.tapError(() => Metric.incrementBy(counter.rejected, count))
       )
-      yield* Metric.incrementBy(counter.accepted, events.length)
+      yield* Metric.incrementBy(counter.accepted, count)
       if (committed !== undefined) yield* Deferred.await(committed)
     })
   // An empty entry rides the queue in order: when it commits, everything before it has.

@@ -5,6 +5,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as EventBatch from "./EventBatch.js"
 import { type EventStats, EventStore, idsPerCommit, matches } from "./EventStore.js"
 import type { StoredEvent } from "./LogEvent.js"
 
@@ -22,7 +23,7 @@ export const make = Effect.sync(() => {
         const now = yield* Clock.currentTimeMillis
         seq++
         const firstId = seq * idsPerCommit
-        batch.forEach((e, i) => events.push({ ...e, id: firstId + i }))
+        EventBatch.events(batch).forEach((e, i) => events.push({ ...e, id: firstId + i }))
         for (const key of idempotencyKeys) keys.set(key, now)
         return { seq, firstId }
       }),

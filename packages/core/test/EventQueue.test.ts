@@ -1,3 +1,4 @@
+import * as EventBatch from "../src/EventBatch.js"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -235,7 +236,7 @@ describe("EventQueue take and close", () => {
       expect(messagesOf(yield* queue.take(7)).map((m) => m[0])).toEqual(["b", "b", "b", "c", "c", "c"])
       // An entry bigger than the limit is taken alone rather than never.
       yield* queue.offer(entry("e", 20))
-      expect((yield* queue.take(7)).map((e) => e.events[0]!.message)).toEqual(["d-0"])
+      expect((yield* queue.take(7)).map((e) => EventBatch.events(e.events)[0]!.message)).toEqual(["d-0"])
       expect(messagesOf(yield* queue.take(7))).toHaveLength(20)
       // poll never waits and never takes an entry over the limit.
       yield* queue.offer(entry("f", 20))

@@ -2,6 +2,7 @@
  * Shared test fixtures: events, queue entries, and a recording store that
  * wraps the reference `MemoryEventStore` and can be held or made to fail.
  */
+import * as EventBatch from "../src/EventBatch.js"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -51,7 +52,7 @@ export const entry = (prefix: string, n: number, bytes = n * 100): QueueEntry =>
 
 /** The messages of a list of entries, in order. */
 export const messagesOf = (entries: ReadonlyArray<QueueEntry>): ReadonlyArray<string> =>
-  entries.flatMap((e) => e.events.map((ev) => ev.message))
+  entries.flatMap((e) => EventBatch.events(e.events).map((ev) => ev.message))
 
 /** A store that records every successful append and can be held or made to fail. */
 export interface RecordingStore {
@@ -85,7 +86,7 @@ export const makeRecordingStore: Effect.Effect<RecordingStore> = Effect.gen(func
           return yield* Effect.fail(new StoreError({ operation: "append", reason: "disk unavailable" }))
         }
         const receipt = yield* inner.append(batch, keys)
-        appends.push(batch)
+        appends.push(EventBatch.events(batch))
         return receipt
       })
   })

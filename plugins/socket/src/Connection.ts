@@ -10,6 +10,10 @@
  * - Batches, not lines: the valid entries of one chunk go to `Ingest` in one
  *   offer; a `flush` splits the chunk so the barrier follows the entries
  *   before it.
+ * - Bytes, not objects: a line is checked by the `EntryScanner` and its
+ *   entries are written as rows (`EncodedEvents`); only a line the scanner
+ *   steps aside from is decoded to a string and objects (`Message.ts`), and
+ *   its events are encoded to the same rows.
  * - Answers come in line order. A refused offer answers every message it
  *   carried with the backpressure error.
  * - A chunk is processed whole even when the connection is interrupted (at
@@ -21,6 +25,9 @@
  *   closes the connection after an error answer.
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
+import { ByteWriter } from "@sluice/core/ByteWriter"
+import { EncodedEvents } from "@sluice/core/EventBatch"
+import { encodeRow } from "@sluice/core/EventRow"
 import type { Ingest } from "@sluice/core/Ingest"
 import type { LogEvent } from "@sluice/core/LogEvent"
 import { constantTimeEqual } from "@sluice/core/TokenVerifier"
@@ -35,7 +42,8 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Net from "node:net"
-import { type Frame, LineFramer, tooLong } from "./LineFramer.js"
+import { fallback, type EntryScanner } from "./EntryScanner.js"
+import { Frames, LineFramer } from "./LineFramer.js"
 import { type Decoder, defaultEntryLimits, type EntryLimits } from "./Message.js"
 import type { TransportMetrics } from "./SocketMetrics.js"
 
@@ -67,6 +75,8 @@ export interface ConnectionContext {
   /** Close a connection that sends nothing for this long; `undefined`: never. */
   readonly idleTimeout: Duration.Duration | undefined
   readonly decoder: Decoder
+  /** Makes the byte scanner of the fast path (one per connection: it keeps state while scanning). */
+  readonly scanner: () => EntryScanner
   readonly ingest: Ingest["Type"]
   readonly metrics: TransportMetrics
 }
@@ -140,12 +150,24 @@ export const close = (conn: Net.Socket): Effect.Effect<void> =>
     Effect.ensuring(Effect.sync(() => conn.destroy()))
   )
 
-/** The replies of one segment; `undefined` holds the place of a message whose entries were offered. */
-type Answers = Array<string | undefined>
+/**
+ * The replies of one segment, in line order; a number `n` holds the place of
+ * `n` messages whose entries were offered (answered only if the offer is
+ * refused).
+ */
+type Answers = Array<string | number>
+
+/** Holds the place of one more message whose entries are offered. */
+const offered = (replies: Answers): void => {
+  const last = replies.length - 1
+  if (last >= 0 && typeof replies[last] === "number") (replies[last] as number)++
+  else replies.push(1)
+}
 
 /** The lines of a chunk up to a barrier (`flush`) or a close. */
 interface Segment {
-  readonly events: Array<LogEvent>
+  /** Entries accepted so far, as rows in the connection's writer. */
+  count: number
   readonly replies: Answers
   /** Bytes of the lines whose entries are in `events`. */
   bytes: number
@@ -155,9 +177,13 @@ interface Segment {
   next: number
 }
 
-const render = (replies: Answers): string => {
+/** The answers on the wire; `refusal` answers each offered message when the offer was refused. */
+const render = (replies: Answers, refusal: string | undefined): string => {
   let text = ""
-  for (const reply of replies) if (reply !== undefined) text += reply + "\n"
+  for (const reply of replies) {
+    if (typeof reply === "string") text += reply + "\n"
+    else if (refusal !== undefined) text += (refusal + "\n").repeat(reply)
+  }
   return text
 }
 
@@ -177,7 +203,12 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
     const clock = yield* Effect.clock
     const { decoder, ingest, metrics, sharedSecret, transport } = context
     const framer = new LineFramer(context.maxMessageBytes)
-    const frames: Array<Frame> = []
+    const frames = new Frames()
+    const scanner = context.scanner()
+    // The rows of the segment being read; taken (copied out) when it is offered.
+    const rows = new ByteWriter()
+    // Events of a line the full decoder took, before they are encoded to rows.
+    const decoded: Array<LogEvent> = []
     let authenticated = sharedSecret === undefined
     let accepted = 0
     let lines = 0
@@ -185,17 +216,17 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
 
     /** Decodes frames from `from` up to the next barrier or close (synchronous). */
     const consume = (from: number, receivedAt: number): Segment => {
-      const segment: Segment = { events: [], replies: [], bytes: 0, end: "more", next: frames.length }
-      const sink = { events: segment.events, receivedAt }
+      const segment: Segment = { count: 0, replies: [], bytes: 0, end: "more", next: frames.count }
+      const sink = { events: decoded, receivedAt }
       const stop = (i: number, end: "flush" | "close") => {
         segment.end = end
         segment.next = i + 1
         return segment
       }
-      for (let i = from; i < frames.length; i++) {
-        const frame = frames[i]!
+      for (let i = from; i < frames.count; i++) {
+        const bytes = frames.buffers[i]
         lines++
-        if (frame === tooLong) {
+        if (bytes === undefined) {
           rejected.too_large++
           segment.replies.push(
             Replies.error(
@@ -205,18 +236,35 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
           if (!authenticated) return stop(i, "close")
           continue
         }
-        const before = segment.events.length
-        const message = decoder.decode(frame, sink)
+        const start = frames.starts[i]!
+        const end = frames.ends[i]!
+        if (authenticated) {
+          const count = scanner.scan(bytes, start, end, receivedAt, rows)
+          if (count !== fallback) {
+            segment.count += count
+            offered(segment.replies)
+            segment.bytes += end - start
+            continue
+          }
+        }
+        decoded.length = 0
+        const message = decoder.decode(bytes.toString("utf8", start, end), sink)
         if (!authenticated && message._tag !== "Authenticate") {
-          segment.events.length = before
+          decoded.length = 0
           rejected.unauthenticated++
           segment.replies.push(message._tag === "Invalid" ? Replies.error(message.error) : authRequired)
           return stop(i, "close")
         }
         switch (message._tag) {
           case "Entries":
-            segment.replies.push(undefined)
-            segment.bytes += frame.length
+            for (const event of decoded) {
+              if (rows.length > 0) rows.byte(0x2c) // ,
+              rows.utf8(encodeRow(event))
+            }
+            segment.count += decoded.length
+            decoded.length = 0
+            offered(segment.replies)
+            segment.bytes += end - start
             break
           case "Invalid":
             rejected.invalid++
@@ -245,8 +293,10 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
     const settle = (segment: Segment) =>
       Effect.gen(function*() {
         let open = segment.end !== "close"
-        if (segment.events.length > 0) {
-          const refusal = yield* ingest.offer(segment.events, { transport, bytes: segment.bytes }).pipe(
+        let refusal: string | undefined
+        if (segment.count > 0) {
+          const batch = new EncodedEvents(segment.count, rows.take(), [[transport, segment.count]])
+          refusal = yield* ingest.offer(batch, { transport, bytes: segment.bytes }).pipe(
             Effect.as(undefined),
             Effect.catchTags({
               Backpressure: () => Effect.succeed(Replies.backpressure),
@@ -258,12 +308,7 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
               CommitFailed: (error) => Effect.succeed(Replies.error(`commit failed: ${error.reason}`))
             })
           )
-          if (refusal === undefined) accepted += segment.events.length
-          else {
-            for (let i = 0; i < segment.replies.length; i++) {
-              if (segment.replies[i] === undefined) segment.replies[i] = refusal
-            }
-          }
+          if (refusal === undefined) accepted += segment.count
         }
         if (segment.end === "flush") {
           segment.replies.push(
@@ -273,7 +318,7 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
             )
           )
         }
-        yield* write(conn, render(segment.replies))
+        yield* write(conn, render(segment.replies, refusal))
         return open
       })
 
@@ -297,12 +342,12 @@ export const handle = (conn: Net.Socket, context: ConnectionContext): Effect.Eff
         const receivedAt = clock.unsafeCurrentTimeMillis()
         let from = 0
         let open = true
-        while (open && from < frames.length) {
+        while (open && from < frames.count) {
           const segment = consume(from, receivedAt)
           open = yield* settle(segment)
           from = segment.next
         }
-        frames.length = 0
+        frames.clear()
         yield* report(bytes)
         return open
       })

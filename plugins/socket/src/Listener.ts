@@ -20,6 +20,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import * as Connection from "./Connection.js"
+import { EntryScanner } from "./EntryScanner.js"
 import { makeDecoder } from "./Message.js"
 import * as SocketMetrics from "./SocketMetrics.js"
 
@@ -67,6 +68,7 @@ export const serve = (
       authTimeout: Duration.decode(settings.authTimeout),
       idleTimeout: finiteOrUndefined(settings.idleTimeout),
       decoder: makeDecoder(settings.transport, settings.limits),
+      scanner: () => new EntryScanner(settings.transport, settings.limits),
       ingest: yield* Ingest,
       metrics
     }

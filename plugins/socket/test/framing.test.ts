@@ -4,7 +4,7 @@
  * the next newline; unit tests of the framer, then the same over the wire.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Frame, LineFramer, tooLong } from "@sluice/socket/LineFramer"
+import { Frames, LineFramer, tooLong } from "@sluice/socket/LineFramer"
 import * as Effect from "effect/Effect"
 import {
   batch,
@@ -22,10 +22,12 @@ import {
   transports
 } from "./harness.js"
 
-const frame = (framer: LineFramer, ...chunks: ReadonlyArray<string>): Array<Frame> => {
-  const out: Array<Frame> = []
+const texts = (frames: Frames) => Array.from({ length: frames.count }, (_, i) => frames.text(i))
+
+const frame = (framer: LineFramer, ...chunks: ReadonlyArray<string>): Array<string | typeof tooLong> => {
+  const out = new Frames()
   for (const chunk of chunks) framer.push(Buffer.from(chunk), out)
-  return out
+  return texts(out)
 }
 
 describe("LineFramer", () => {
@@ -41,10 +43,10 @@ describe("LineFramer", () => {
 
   it("keeps a multi-byte character split across chunks intact", () => {
     const bytes = Buffer.from("é😀\n")
-    const out: Array<Frame> = []
+    const out = new Frames()
     const framer = new LineFramer(100)
     for (let i = 0; i < bytes.length; i++) framer.push(bytes.subarray(i, i + 1), out)
-    expect(out).toEqual(["é😀"])
+    expect(texts(out)).toEqual(["é😀"])
   })
 
   it("accepts a line of exactly the limit and refuses one byte more, then resynchronises", () => {
@@ -73,9 +75,10 @@ describe("LineFramer", () => {
 
   it("counts an unterminated last line at the end of the connection", () => {
     const framer = new LineFramer(10)
-    const out = frame(framer, "a\nlast")
+    const out = new Frames()
+    framer.push(Buffer.from("a\nlast"), out)
     framer.end(out)
-    expect(out).toEqual(["a", "last"])
+    expect(texts(out)).toEqual(["a", "last"])
   })
 })
 

@@ -1,70 +1,9 @@
 /**
- * The compact encoding of events inside a commit-log row: one JSON array
- * per event, fields in a fixed order. Shared by the writer (main thread) and
- * the indexer (worker thread), so it lives in one place.
+ * The commit-log row encoding lives in core (`@sluice/core/EventRow`), where
+ * transports that write it directly can reach it; re-exported here for the
+ * writer and the indexer thread.
  */
-import type { LogEvent } from "@sluice/core/LogEvent"
+export { decodeBatch, encodeBatch, type EventTuple, tupleToEvent } from "@sluice/core/EventRow"
 
 /** Event ids are `seq * idsPerCommit + position` (core's rule for every backend). */
 export { idsPerCommit } from "@sluice/core/EventStore"
-
-/** One encoded event. */
-export type EventTuple = readonly [
-  timestamp: number,
-  receivedAt: number,
-  level: number,
-  source: string,
-  message: string,
-  entryType: number,
-  payloadType: string,
-  projectId: string | null,
-  agentId: string | null,
-  index: string,
-  sourcetype: string,
-  transport: string,
-  metadata: Readonly<Record<string, unknown>>
-]
-
-/** Encodes a batch as the commit row's text. */
-export const encodeBatch = (events: ReadonlyArray<LogEvent>): string => {
-  const tuples: Array<EventTuple> = new Array(events.length)
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i]!
-    tuples[i] = [
-      e.timestamp,
-      e.receivedAt,
-      e.level,
-      e.source,
-      e.message,
-      e.entryType,
-      e.payloadType,
-      e.projectId,
-      e.agentId,
-      e.index,
-      e.sourcetype,
-      e.transport,
-      e.metadata
-    ]
-  }
-  return JSON.stringify(tuples)
-}
-
-/** Decodes a commit row's text (written by `encodeBatch`, so trusted). */
-export const decodeBatch = (text: string): ReadonlyArray<EventTuple> => JSON.parse(text) as ReadonlyArray<EventTuple>
-
-/** A tuple back to an event. */
-export const tupleToEvent = (t: EventTuple): LogEvent => ({
-  timestamp: t[0],
-  receivedAt: t[1],
-  level: t[2],
-  source: t[3],
-  message: t[4],
-  entryType: t[5],
-  payloadType: t[6],
-  projectId: t[7],
-  agentId: t[8],
-  index: t[9],
-  sourcetype: t[10],
-  transport: t[11],
-  metadata: t[12]
-})

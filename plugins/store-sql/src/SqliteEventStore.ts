@@ -9,6 +9,7 @@
  * Measured on a 2-core machine (bench/RESULTS.md): the commit log takes
  * several hundred thousand events/s; the indexer about 110k events/s.
  */
+import * as EventBatch from "@sluice/core/EventBatch"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -23,7 +24,7 @@ import {
   StoreError,
   type StoreProgress
 } from "@sluice/core/EventStore"
-import type { LogEvent, StoredEvent } from "@sluice/core/LogEvent"
+import type { StoredEvent } from "@sluice/core/LogEvent"
 import * as Metrics from "@sluice/core/Metrics"
 import { Spool } from "@sluice/core/Spool"
 import * as Clock from "effect/Clock"
@@ -130,6 +131,11 @@ export const make = (options: SqliteEventStoreOptions) =>
     // IndexerWorker), so commits on this thread only append to it. Without
     // it, SQLite's automatic checkpoints keep the WAL bounded.
     if (options.searchIndex !== false) yield* sql.unsafe("PRAGMA wal_autocheckpoint = 0")
+    else {
+      // A checkpoint per 16 MiB of WAL, whatever the page size (SQLite counts pages; its default is 1000).
+      const [page] = yield* sql<{ page_size: number }>`PRAGMA page_size`
+      yield* sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.round(16 * 1024 * 1024 / page!.page_size))}`)
+    }
     yield* migrate
     const search = yield* SqliteClient.make({ filename: options.searchFile })
     yield* search.unsafe("PRAGMA synchronous = NORMAL")
@@ -206,29 +212,32 @@ export const make = (options: SqliteEventStoreOptions) =>
     )
     const tell = (message: ToIndexer) => worker?.postMessage(message)
 
-    const append = (events: ReadonlyArray<LogEvent>, keys: ReadonlyArray<string>) =>
+    const append = (batch: EventBatch.EventBatch, keys: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const text = encodeBatch(events)
+        const count = EventBatch.size(batch)
+        // Rows a transport encoded are stored as they are: bytes, cast to TEXT
+        // in SQLite (UTF-8 both sides, so no transcoding), never a JS string.
+        const text = EventBatch.isEncoded(batch) ? batch.toJson() : encodeBatch(batch)
         const seq = yield* sql.withTransaction(Effect.gen(function*() {
           const [row] = yield* sql<{ seq: number }>`
             INSERT INTO commits (created_at, event_count, bytes, events)
-            VALUES (${now}, ${events.length}, ${text.length}, ${text}) RETURNING seq`
+            VALUES (${now}, ${count}, ${text.length}, CAST(${text} AS TEXT)) RETURNING seq`
           for (const key of keys) {
             yield* sql`INSERT OR REPLACE INTO idempotency_keys (key, seq, created_at) VALUES (${key}, ${
               row!.seq
             }, ${now})`
           }
           if (options.forwarding === true) {
-            yield* SqliteSpool.addCounts(sql, "received", SqliteSpool.countByTransport(events))
+            yield* SqliteSpool.addCounts(sql, "received", new Map(EventBatch.transports(batch)))
           }
           return row!.seq
         }))
         spoolState.spoolBytes += text.length
         committedSeq = seq
         if (indexing) {
-          unindexed.push([seq, events.length])
-          lagEvents += events.length
+          unindexed.push([seq, count])
+          lagEvents += count
           tell({ type: "committed", seq })
         } else {
           indexedSeq = seq
@@ -329,5 +338,17 @@ export const layerWithSpool = (
     )
   )
 
-/** The main database's client: WAL, one connection (writes are serialised anyway). */
-export const clientLayer = (filename: string) => SqliteClient.layer({ filename })
+/**
+ * The main database's client: WAL, one connection (writes are serialised
+ * anyway). A new database gets 64 KiB pages: a commit row is a JSON array of
+ * thousands of events, and with 4 KiB pages writing its overflow chain (to
+ * the WAL, then the checkpoint) took twice the time (docs/store.md). An
+ * existing database keeps its page size.
+ */
+export const clientLayer = (filename: string) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Only takes effect before the first write, so before WAL mode is set.
+    yield* sql.unsafe("PRAGMA page_size = 65536")
+    yield* sql.unsafe("PRAGMA journal_mode = WAL")
+  })).pipe(Layer.provideMerge(SqliteClient.layer({ filename, disableWAL: true })))

@@ -1,0 +1,78 @@
+/**
+ * A growable byte buffer for hot paths that write bytes instead of building
+ * strings: a transport writes validated rows into it, then `take`s a copy
+ * and reuses the buffer for the next batch.
+ */
+/** Runs up to this many bytes are copied in a loop rather than natively. */
+const shortCopy = 4096
+
+export class ByteWriter {
+  /** The bytes written so far are `buffer[0, length)`. */
+  buffer: Buffer
+  length = 0
+
+  constructor(sizeHint = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(Math.max(16, sizeHint))
+  }
+
+  /** Makes room for `bytes` more bytes. */
+  reserve(bytes: number): void {
+    const needed = this.length + bytes
+    if (needed <= this.buffer.length) return
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2))
+    this.buffer.copy(grown, 0, 0, this.length)
+    this.buffer = grown
+  }
+
+  /** Appends one byte. */
+  byte(value: number): void {
+    if (this.length === this.buffer.length) this.reserve(1)
+    this.buffer[this.length++] = value
+  }
+
+  /** Appends `source[start, end)`. */
+  copy(source: Uint8Array, start: number, end: number): void {
+    const n = end - start
+    this.reserve(n)
+    // Runs up to a page byte by byte: `Buffer#copy` and `subarray` make a view
+    // object per call, which a hot path (a few copies per event) pays for in GC.
+    if (n <= shortCopy) {
+      const out = this.buffer
+      let at = this.length
+      for (let i = start; i < end; i++) out[at++] = source[i]!
+      this.length = at
+    } else {
+      this.buffer.set(source.subarray(start, end), this.length)
+      this.length += n
+    }
+  }
+
+  /** Appends a string of code units below 0x80 (one byte each). */
+  ascii(text: string): void {
+    const n = text.length
+    this.reserve(n)
+    const out = this.buffer
+    let at = this.length
+    for (let i = 0; i < n; i++) out[at++] = text.charCodeAt(i)
+    this.length = at
+  }
+
+  /** Appends a string as UTF-8. */
+  utf8(text: string): void {
+    this.reserve(text.length * 3)
+    this.length += this.buffer.write(text, this.length, "utf8")
+  }
+
+  /** Forgets everything after `length` (rolls back a partial write). */
+  truncate(length: number): void {
+    this.length = length
+  }
+
+  /** A copy of what was written; the writer starts over empty. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.length)
+    this.buffer.copy(out, 0, 0, this.length)
+    this.length = 0
+    return out
+  }
+}
