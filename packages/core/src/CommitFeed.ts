@@ -7,7 +7,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
-import { type EventBatch, isEncoded } from "./EventBatch.js"
+import { type EventBatch, eventsOfAll, isEncoded } from "./EventBatch.js"
 import type { LogEvent } from "./LogEvent.js"
 
 /** A committed batch: event `i` has id `firstId + i`. */
@@ -19,17 +19,21 @@ export interface CommittedBatch {
   readonly events: ReadonlyArray<LogEvent>
 }
 
-/** The feed's item for a committed batch; encoded rows are decoded only if a subscriber reads `events`. */
-export const committedBatch = (seq: number, firstId: number, batch: EventBatch): CommittedBatch =>
-  isEncoded(batch)
-    ? {
-      seq,
-      firstId,
-      get events() {
-        return batch.events
-      }
+/**
+ * The feed's item for a commit of `batches` (in order); encoded rows are
+ * decoded only if a subscriber reads `events`.
+ */
+export const committedBatch = (seq: number, firstId: number, batches: ReadonlyArray<EventBatch>): CommittedBatch => {
+  if (batches.length === 1 && !isEncoded(batches[0]!)) return { seq, firstId, events: batches[0] as ReadonlyArray<LogEvent> }
+  let events: ReadonlyArray<LogEvent> | undefined
+  return {
+    seq,
+    firstId,
+    get events() {
+      return events ??= eventsOfAll(batches)
     }
-    : { seq, firstId, events: batch }
+  }
+}
 
 /** The fan-out of committed batches. */
 export class CommitFeed extends Context.Tag("@sluice/core/CommitFeed")<

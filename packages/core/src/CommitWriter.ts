@@ -23,6 +23,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
+import { ByteWriter } from "./ByteWriter.js"
 import { CommitFeed, committedBatch } from "./CommitFeed.js"
 import * as EventBatch from "./EventBatch.js"
 import { EventQueue, type QueueEntry, reportGauges } from "./EventQueue.js"
@@ -50,7 +51,8 @@ const commitGroup = (
   store: EventStore["Type"],
   feed: CommitFeed["Type"],
   spool: Option.Option<Spool["Type"]>,
-  group: ReadonlyArray<QueueEntry>
+  group: ReadonlyArray<QueueEntry>,
+  scratch: ByteWriter
 ) =>
   Effect.gen(function*() {
     const batches: Array<EventBatch.EventBatch> = []
@@ -73,7 +75,7 @@ const commitGroup = (
         Effect.retry(retrySchedule)
       )
     }
-    const events = EventBatch.concat(batches)
+    const events = EventBatch.concat(batches, scratch)
     const count = EventBatch.size(events)
     const start = yield* Clock.currentTimeMillis
     const receipt = yield* store.append(events, keys).pipe(
@@ -87,7 +89,7 @@ const commitGroup = (
     for (const entry of group) {
       if (entry.committed !== undefined) yield* Deferred.succeed(entry.committed, undefined)
     }
-    yield* PubSub.publish(feed, committedBatch(receipt.seq, receipt.firstId, events))
+    yield* PubSub.publish(feed, committedBatch(receipt.seq, receipt.firstId, batches))
   })
 
 /** Runs the writer loop until the queue is closed and empty. */
@@ -100,6 +102,8 @@ export const run = (options: CommitWriterOptions = defaultOptions) =>
     const max = options.maxBatchEvents
     const window = Duration.decode(options.window)
     const windowMillis = Duration.toMillis(window)
+    // Where each commit's rows are joined (reused: see EventBatch.concat).
+    const scratch = new ByteWriter()
     while (true) {
       const first = yield* queue.take(max)
       if (first.length === 0) return
@@ -113,7 +117,7 @@ export const run = (options: CommitWriterOptions = defaultOptions) =>
         yield* Effect.timeoutOption(queue.awaitFill(max - n), window)
         for (const e of queue.poll(max - n)) group.push(e)
       }
-      yield* commitGroup(store, feed, spool, group)
+      yield* commitGroup(store, feed, spool, group, scratch)
       yield* reportGauges(queue.stats())
     }
   })

@@ -23,7 +23,9 @@ export class EncodedEvents {
     /** The rows, comma-separated, without the enclosing brackets. */
     readonly rows: Buffer,
     /** Events per transport. */
-    readonly transports: TransportCounts
+    readonly transports: TransportCounts,
+    /** `[rows]`, when the rows were written with brackets around them (then `rows` is a view of it). */
+    private readonly json?: Buffer
   ) {}
 
   /** The events as objects, decoded on first read. */
@@ -36,6 +38,7 @@ export class EncodedEvents {
 
   /** The whole batch as a JSON array (a commit row's text, as bytes). */
   toJson(): Buffer {
+    if (this.json !== undefined) return this.json
     const out = Buffer.allocUnsafe(this.rows.length + 2)
     out[0] = 0x5b // [
     this.rows.copy(out, 1)
@@ -75,8 +78,13 @@ export const firstTransport = (batch: EventBatch): string | undefined =>
  * Joins batches in order. Object batches stay objects; once one batch is
  * encoded, the result is encoded (object batches are encoded to rows), so a
  * fast transport's rows are never decoded on their way to the store.
+ *
+ * With `scratch`, the joined rows are written there, with the brackets of
+ * `toJson` around them: the result is then only valid until `scratch` is
+ * written again (the commit writer reuses one buffer for every commit, so a
+ * busy gateway does not allocate a commit-sized buffer, twice, per commit).
  */
-export const concat = (batches: ReadonlyArray<EventBatch>): EventBatch => {
+export const concat = (batches: ReadonlyArray<EventBatch>, scratch?: ByteWriter): EventBatch => {
   if (batches.length === 1) return batches[0]!
   if (!batches.some(isEncoded)) {
     const out: Array<LogEvent> = []
@@ -85,9 +93,12 @@ export const concat = (batches: ReadonlyArray<EventBatch>): EventBatch => {
     }
     return out
   }
-  let bytes = 0
+  let bytes = 2
   for (const batch of batches) if (isEncoded(batch)) bytes += batch.rows.length + 1
-  const writer = new ByteWriter(bytes)
+  const writer = scratch ?? new ByteWriter(bytes)
+  writer.truncate(0)
+  writer.reserve(bytes)
+  if (scratch !== undefined) writer.byte(0x5b) // [
   const counts = new Map<string, number>()
   let count = 0
   for (const batch of batches) {
@@ -97,12 +108,19 @@ export const concat = (batches: ReadonlyArray<EventBatch>): EventBatch => {
       writer.copy(batch.rows, 0, batch.rows.length)
     } else {
       for (let i = 0; i < batch.length; i++) {
-        if (count + i > 0) writer.byte(0x2c)
+        if (count + i > 0) writer.byte(0x2c) // ,
         writer.utf8(encodeRow(batch[i]!))
       }
     }
     for (const [t, n] of transports(batch)) counts.set(t, (counts.get(t) ?? 0) + n)
     count += size(batch)
   }
-  return new EncodedEvents(count, writer.take(), [...counts])
+  if (scratch === undefined) return new EncodedEvents(count, writer.take(), [...counts])
+  writer.byte(0x5d) // ]
+  const json = writer.buffer.subarray(0, writer.length)
+  return new EncodedEvents(count, json.subarray(1, json.length - 1), [...counts], json)
 }
+
+/** A batch's events decoded lazily from several batches (what a commit joined). */
+export const eventsOfAll = (batches: ReadonlyArray<EventBatch>): ReadonlyArray<LogEvent> =>
+  batches.length === 1 ? events(batches[0]!) : batches.flatMap((batch) => events(batch))

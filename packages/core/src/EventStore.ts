@@ -92,7 +92,11 @@ export interface RetentionPolicy {
 
 /** The durable event store. */
 export class EventStore extends Context.Tag("@sluice/core/EventStore")<EventStore, {
-  /** Commits one batch in one transaction, with its idempotency keys. */
+  /**
+   * Commits one batch in one transaction, with its idempotency keys. The
+   * batch is lent for the call: a store copies what it keeps (the commit
+   * writer reuses the bytes of encoded rows for the next commit).
+   */
   readonly append: (
     events: EventBatch,
     idempotencyKeys: ReadonlyArray<string>
