@@ -98,13 +98,19 @@ export class EntryScanner {
   private timestampText = ""
   // The last timestamp parsed: its bytes, and its epoch milliseconds as text.
   private readonly lastTimestamp = Buffer.alloc(64)
-  private lastTimestampLength = 0
+  // -1: none yet (so an empty timestamp never matches).
+  private lastTimestampLength = -1
   private lastMillisText = ""
   private payloadTypeStart = 0
   private payloadTypeEnd = 0
   private metadataStart = 0
   private metadataEnd = 0
   private metadataText: string | undefined
+  /** Bytes of plain metadata without whitespace (equal to its span when it has none). */
+  private metadataCompact = 0
+  // The current entry object's span.
+  private entryStart = 0
+  private entryEnd = 0
   private readonly keyStarts = new Int32Array(maxScannedKeys)
   private readonly keyEnds = new Int32Array(maxScannedKeys)
   private readonly transportText: Buffer
@@ -268,6 +274,7 @@ export class EntryScanner {
   /** One entry object at `pos`; writes its row, or answers `false` (nothing written that the caller keeps). */
   private entry(out: ByteWriter): boolean {
     if (this.skipSpace() !== OPEN_BRACE) return false
+    this.entryStart = this.pos
     this.pos++
     this.seen = 0
     this.payloadText = undefined
@@ -287,6 +294,7 @@ export class EntryScanner {
       if (!more) break
     }
     if ((this.seen & REQUIRED) !== REQUIRED) return false
+    this.entryEnd = this.pos
     this.write(out)
     return true
   }
@@ -388,8 +396,9 @@ export class EntryScanner {
       this.pos++
       this.metadataStart = start
       this.metadataEnd = this.pos
+      this.metadataCompact = 2
       this.metadataText = undefined
-      return true
+      return 2 <= limits.maxMetadataBytes
     }
     let keys = 0
     let plain = true
@@ -431,6 +440,7 @@ export class EntryScanner {
     if (plain) {
       // `{"k":"v","k2":"v2"}`: the bytes as `JSON.stringify` writes them (spaces are not copied).
       this.metadataText = undefined
+      this.metadataCompact = bytes - 1
       return bytes - 1 <= limits.maxMetadataBytes
     }
     // Escapes or non-ASCII: the decoder's object, written out as it would be.
@@ -446,51 +456,80 @@ export class EntryScanner {
     return true
   }
 
-  /** Writes the current entry's row. */
+  /** Writes the current entry's row (one reservation, then plain copies). */
   private write(out: ByteWriter): void {
-    const buf = this.buf
-    if (out.length > 0) out.byte(COMMA)
-    out.byte(OPEN_BRACKET)
-    out.ascii((this.seen & F_TIMESTAMP) !== 0 ? this.timestampText : this.receivedAtText)
-    out.byte(COMMA)
-    out.ascii(this.receivedAtText)
-    out.byte(COMMA)
-    out.byte(0x30 + this.logLevel)
-    out.byte(COMMA)
-    if (this.sourceText === undefined) out.copy(buf, this.sourceStart - 1, this.sourceEnd + 1)
-    else out.utf8(JSON.stringify(this.sourceText))
-    out.byte(COMMA)
-    if (this.payloadText === undefined) out.copy(buf, this.payloadStart - 1, this.payloadEnd + 1)
-    else out.utf8(JSON.stringify(this.payloadText))
-    out.byte(COMMA)
-    out.byte(0x30 + this.entryType)
-    out.byte(COMMA)
-    if ((this.seen & F_PAYLOAD_TYPE) !== 0) out.copy(buf, this.payloadTypeStart - 1, this.payloadTypeEnd + 1)
-    else out.copy(GENERIC, 0, GENERIC.length)
-    out.copy(NULLS_AND_INDEX, 0, NULLS_AND_INDEX.length)
-    out.copy(this.transportText, 0, this.transportText.length)
-    if ((this.seen & F_METADATA) === 0) out.copy(EMPTY_METADATA, 0, EMPTY_METADATA.length)
-    else if (this.metadataText !== undefined) out.utf8(this.metadataText)
-    else this.plainMetadata(out)
-    out.byte(CLOSE_BRACKET)
+    const src = this.buf
+    const tsText = (this.seen & F_TIMESTAMP) !== 0 ? this.timestampText : this.receivedAtText
+    const source = this.sourceText === undefined ? undefined : JSON.stringify(this.sourceText)
+    const payload = this.payloadText === undefined ? undefined : JSON.stringify(this.payloadText)
+    // Plain fields are copies of the entry's own bytes; a re-encoded string
+    // takes at most 3 bytes of UTF-8 per code unit.
+    out.reserve(
+      this.entryEnd - this.entryStart + 96 + this.transportText.length + tsText.length +
+        this.receivedAtText.length + 3 * ((source?.length ?? 0) + (payload?.length ?? 0) +
+            (this.metadataText?.length ?? 0))
+    )
+    const dst = out.buffer
+    let at = out.length
+    if (at > 0) dst[at++] = COMMA
+    dst[at++] = OPEN_BRACKET
+    at = putAscii(dst, at, tsText)
+    dst[at++] = COMMA
+    at = putAscii(dst, at, this.receivedAtText)
+    dst[at++] = COMMA
+    dst[at++] = 0x30 + this.logLevel
+    dst[at++] = COMMA
+    at = source === undefined ? put(dst, at, src, this.sourceStart - 1, this.sourceEnd + 1) : putUtf8(dst, at, source)
+    dst[at++] = COMMA
+    at = payload === undefined
+      ? put(dst, at, src, this.payloadStart - 1, this.payloadEnd + 1)
+      : putUtf8(dst, at, payload)
+    dst[at++] = COMMA
+    dst[at++] = 0x30 + this.entryType
+    dst[at++] = COMMA
+    at = (this.seen & F_PAYLOAD_TYPE) !== 0
+      ? put(dst, at, src, this.payloadTypeStart - 1, this.payloadTypeEnd + 1)
+      : put(dst, at, GENERIC, 0, GENERIC.length)
+    at = put(dst, at, NULLS_AND_INDEX, 0, NULLS_AND_INDEX.length)
+    at = put(dst, at, this.transportText, 0, this.transportText.length)
+    if ((this.seen & F_METADATA) === 0) at = put(dst, at, EMPTY_METADATA, 0, EMPTY_METADATA.length)
+    else if (this.metadataText !== undefined) at = putUtf8(dst, at, this.metadataText)
+    else if (this.metadataEnd - this.metadataStart === this.metadataCompact) {
+      at = put(dst, at, src, this.metadataStart, this.metadataEnd)
+    } else at = this.compactMetadata(dst, at)
+    dst[at++] = CLOSE_BRACKET
+    out.length = at
   }
 
   /** Copies plain metadata without the whitespace between its tokens. */
-  private plainMetadata(out: ByteWriter): void {
-    const buf = this.buf
+  private compactMetadata(dst: Buffer, at: number): number {
+    const src = this.buf
     const end = this.metadataEnd
-    let i = this.metadataStart
-    let from = i
     // Outside strings, drop whitespace; strings are plain (no escapes), so a quote toggles.
     let inString = false
-    for (; i < end; i++) {
-      const b = buf[i]!
+    for (let i = this.metadataStart; i < end; i++) {
+      const b = src[i]!
       if (b === QUOTE) inString = !inString
-      else if (!inString && isSpace(b)) {
-        if (i > from) out.copy(buf, from, i)
-        from = i + 1
-      }
+      else if (!inString && isSpace(b)) continue
+      dst[at++] = b
     }
-    if (end > from) out.copy(buf, from, end)
+    return at
   }
 }
+
+/** Copies `src[start, end)` to `dst` at `at`; answers the position after it. */
+const put = (dst: Buffer, at: number, src: Buffer, start: number, end: number): number => {
+  // A loop for the short fields of an entry: `Buffer#copy` makes a view object per call.
+  if (end - start > 4096) return at + src.copy(dst, at, start, end)
+  for (let i = start; i < end; i++) dst[at++] = src[i]!
+  return at
+}
+
+/** Writes a string of code units below 0x80 at `at`. */
+const putAscii = (dst: Buffer, at: number, text: string): number => {
+  for (let i = 0; i < text.length; i++) dst[at++] = text.charCodeAt(i)
+  return at
+}
+
+/** Writes a string as UTF-8 at `at` (room reserved by the caller). */
+const putUtf8 = (dst: Buffer, at: number, text: string): number => at + dst.write(text, at, "utf8")
