@@ -24,7 +24,9 @@ export interface CommittedBatch {
  * decoded only if a subscriber reads `events`.
  */
 export const committedBatch = (seq: number, firstId: number, batches: ReadonlyArray<EventBatch>): CommittedBatch => {
-  if (batches.length === 1 && !isEncoded(batches[0]!)) return { seq, firstId, events: batches[0] as ReadonlyArray<LogEvent> }
+  if (batches.length === 1 && !isEncoded(batches[0]!)) {
+    return { seq, firstId, events: batches[0] as ReadonlyArray<LogEvent> }
+  }
   let events: ReadonlyArray<LogEvent> | undefined
   return {
     seq,

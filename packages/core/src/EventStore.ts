@@ -3,10 +3,10 @@
  * the durable point; the search index may be built behind it (`progress`
  * tells how far). Backends: `@sluice/store-sql` (SQLite, Postgres).
  */
-import type { EventBatch } from "./EventBatch.js"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type { EventBatch } from "./EventBatch.js"
 import type { LogEvent, StoredEvent } from "./LogEvent.js"
 
 /** Event ids are `seq * idsPerCommit + position`, as in every backend. */

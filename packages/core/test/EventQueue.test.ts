@@ -1,10 +1,10 @@
-import * as EventBatch from "../src/EventBatch.js"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import * as EventBatch from "../src/EventBatch.js"
 import * as EventQueue from "../src/EventQueue.js"
 import { entry, eventually, failureOf, isDone, messagesOf } from "./fixtures.js"
 

@@ -2,7 +2,6 @@
  * Shared test fixtures: events, queue entries, and a recording store that
  * wraps the reference `MemoryEventStore` and can be held or made to fail.
  */
-import * as EventBatch from "../src/EventBatch.js"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -12,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { CommitFeed } from "../src/CommitFeed.js"
+import * as EventBatch from "../src/EventBatch.js"
 import type { QueueEntry } from "../src/EventQueue.js"
 import { EventQueue } from "../src/EventQueue.js"
 import { EventStore, StoreError } from "../src/EventStore.js"

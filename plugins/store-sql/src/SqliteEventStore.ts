@@ -9,13 +9,13 @@
  * Measured on a 2-core machine (bench/RESULTS.md): the commit log takes
  * several hundred thousand events/s; the indexer about 110k events/s.
  */
-import * as EventBatch from "@sluice/core/EventBatch"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as EventBatch from "@sluice/core/EventBatch"
 import {
   type EventPage,
   type EventQuery,
