@@ -127,15 +127,10 @@ export const make = (options: SqliteEventStoreOptions) =>
     if (options.cacheKib !== undefined) {
       yield* sql.unsafe(`PRAGMA cache_size = -${Math.max(1, Math.floor(options.cacheKib))}`)
     }
-    // With the search index on, the indexer thread checkpoints the WAL (see
-    // IndexerWorker), so commits on this thread only append to it. Without
-    // it, SQLite's automatic checkpoints keep the WAL bounded.
-    if (options.searchIndex !== false) yield* sql.unsafe("PRAGMA wal_autocheckpoint = 0")
-    else {
-      // A checkpoint per 16 MiB of WAL, whatever the page size (SQLite counts pages; its default is 1000).
-      const [page] = yield* sql<{ page_size: number }>`PRAGMA page_size`
-      yield* sql.unsafe(`PRAGMA wal_autocheckpoint = ${Math.max(1, Math.round(16 * 1024 * 1024 / page!.page_size))}`)
-    }
+    // Another thread checkpoints the WAL: the indexer (IndexerWorker) or,
+    // without the index, the checkpointer (CheckpointWorker); commits on this
+    // thread only append to it.
+    yield* sql.unsafe("PRAGMA wal_autocheckpoint = 0")
     yield* migrate
     const search = yield* SqliteClient.make({ filename: options.searchFile })
     yield* search.unsafe("PRAGMA synchronous = NORMAL")
@@ -176,37 +171,47 @@ export const make = (options: SqliteEventStoreOptions) =>
       pollMillis: 250,
       niceness: options.indexerNiceness ?? 10
     }
-    // The indexer thread; restarted after a crash (it resumes from its own state).
+    const indexing = options.searchIndex !== false
+    // The indexer thread (or the checkpointer, without the index); restarted
+    // after a crash (the indexer resumes from its own state).
     let worker: Worker | undefined
     let stopping = false
     const spawn = () => {
-      const w = new Worker(new URL("./IndexerWorker.js", import.meta.url), {
+      const w = new Worker(new URL(indexing ? "./IndexerWorker.js" : "./CheckpointWorker.js", import.meta.url), {
         workerData: settings,
-        // It holds one transaction's commits at a time; a cap keeps V8 from growing its heap lazily.
-        resourceLimits: { maxOldGenerationSizeMb: 128 }
+        // The indexer holds one transaction's commits at a time; a cap keeps V8 from growing its heap lazily.
+        resourceLimits: { maxOldGenerationSizeMb: indexing ? 128 : 16 }
       })
       w.on("message", (message: FromIndexer) => {
         if (message.type === "indexed") onIndexed(message.seq)
         if (message.type === "failed") Effect.runFork(Effect.logError("search indexer failed", message.reason))
       })
-      w.on("error", (error) => Effect.runFork(Effect.logError("search indexer crashed", error.message)))
+      w.on("error", (error) =>
+        Effect.runFork(Effect.logError(indexing ? "search indexer crashed" : "checkpointer crashed", error.message)))
       w.on("exit", () => {
-        if (worker === w) worker = undefined
-        if (!stopping) setTimeout(() => stopping || (worker = spawn()), 1000).unref()
+        if (worker === w) {
+          worker = undefined
+        }
+        if (!stopping) {
+          setTimeout(() =>
+            stopping || (worker = spawn()), 1000).unref()
+        }
       })
       return w
     }
-    const indexing = options.searchIndex !== false
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        if (indexing) worker = spawn()
+        worker = spawn()
       }),
       () =>
         Effect.async<void>((resume) => {
           stopping = true
           const w = worker
-          if (w === undefined) return resume(Effect.void)
-          w.once("exit", () => resume(Effect.void))
+          if (w === undefined) {
+            return resume(Effect.void)
+          }
+          w.once("exit", () =>
+            resume(Effect.void))
           w.postMessage({ type: "stop" } satisfies ToIndexer)
         })
     )
@@ -238,10 +243,10 @@ export const make = (options: SqliteEventStoreOptions) =>
         if (indexing) {
           unindexed.push([seq, count])
           lagEvents += count
-          tell({ type: "committed", seq })
         } else {
           indexedSeq = seq
         }
+        tell({ type: "committed", seq })
         yield* Metric.set(Metrics.indexLagEvents, lagEvents)
         return { seq, firstId: seq * idsPerCommit }
       }).pipe(Effect.mapError(storeError("append")))
