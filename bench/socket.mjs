@@ -1,5 +1,6 @@
 // bench:socket — the agent socket (SPEC §1) against the real `sluice up`
-// binary: N entries (default 1M) shaped like SPEC §1's example (~250 bytes,
+// binary, then the real `sluice agent run` (its upstream down, so `flushed`
+// means committed to its spool): N entries (default 1M) shaped like SPEC §1's example (~250 bytes,
 // 3 metadata keys) over unix and over tcp, with 1 and 4 connections, each
 // connection ending with `flush` (so the figure is entries durable in SQLite
 // per second, end to end). Prints events/s per cell and the server's peak RSS.
@@ -91,21 +92,31 @@ const main = async () => {
   const dataDir = tempDir("sluice-bench-socket-")
   const socketPath = path.join(dataDir, "agent.sock")
   const tcpPort = await freePort()
-  const gateway = await start(["up"], {
-    SLUICE_DATA_DIR: dataDir,
-    SLUICE_SOCKET: socketPath,
-    SLUICE_TCP_PORT: String(tcpPort),
-    SLUICE_HTTP_PORT: String(await freePort()),
-    SLUICE_SHARED_SECRET: secret
-  })
-  try {
-    await table("sluice up (SQLite): accepted = durable", socketPath, tcpPort, gateway.pid)
-    const t0 = performance.now()
-    const code = await stop(gateway)
-    console.log(`sluice up stopped in ${((performance.now() - t0) / 1000).toFixed(1)} s with exit code ${code}`)
-  } finally {
-    if (gateway.exitCode === null) gateway.kill("SIGKILL")
+  const serve = async (args, title) => {
+    const dir = path.join(dataDir, args[0])
+    const server = await start(args, {
+      SLUICE_DATA_DIR: dir,
+      SLUICE_SOCKET: socketPath,
+      SLUICE_TCP_PORT: String(tcpPort),
+      SLUICE_HTTP_PORT: String(await freePort()),
+      SLUICE_SHARED_SECRET: secret
+    })
+    try {
+      await table(title, socketPath, tcpPort, server.pid)
+      const t0 = performance.now()
+      const code = await stop(server)
+      console.log(`sluice ${args[0]} stopped in ${((performance.now() - t0) / 1000).toFixed(1)} s with exit code ${code}`)
+    } finally {
+      if (server.exitCode === null) server.kill("SIGKILL")
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   }
+  await serve(["up"], "sluice up (SQLite, indexed behind): accepted = durable")
+  // Port 9 (discard) is closed on loopback: the agent keeps everything in its spool.
+  await serve(
+    ["agent", "run", "--upstream", "http://127.0.0.1:9", "--token", "bench"],
+    "sluice agent run (SQLite spool, upstream down): accepted = durable"
+  )
   const aloneSocket = path.join(dataDir, "alone.sock")
   const alonePort = await freePort()
   const alone = await startAlone({ SOCKET_PATH: aloneSocket, TCP_PORT: String(alonePort), SECRET: secret })
