@@ -135,9 +135,10 @@ export const memoryLine = (
     )
   const semi = flag("max-semi-space-size")
   const growing = percent ?? flag("heap-growing-percent")
+  const helpers = flag("v8-pool-size")
   return `  memory   semi-space ${semi === undefined ? "V8's default" : `${semi} MiB`}, heap growing ${
     growing === undefined ? "V8's default" : `${growing} %`
-  }`
+  }${helpers === undefined ? "" : `, V8 helper threads ${helpers}`}`
 }
 
 /** Records the pid in the state dir while the agent runs. */
