@@ -6,6 +6,21 @@
 /** Runs up to this many bytes are copied in a loop rather than natively. */
 const shortCopy = 4096
 
+/**
+ * Copies `source[start, end)` into `target` at `at` (room checked by the
+ * caller); answers the position after it. Runs up to a page are copied byte
+ * by byte: `Buffer#copy` and `subarray` make a view object per call, which a
+ * hot path (a few copies per event) pays for in GC.
+ */
+export const copyBytes = (target: Uint8Array, at: number, source: Uint8Array, start: number, end: number): number => {
+  if (end - start > shortCopy) {
+    target.set(source.subarray(start, end), at)
+    return at + end - start
+  }
+  for (let i = start; i < end; i++) target[at++] = source[i]!
+  return at
+}
+
 export class ByteWriter {
   /** The bytes written so far are `buffer[0, length)`. */
   buffer: Buffer
@@ -32,19 +47,8 @@ export class ByteWriter {
 
   /** Appends `source[start, end)`. */
   copy(source: Uint8Array, start: number, end: number): void {
-    const n = end - start
-    this.reserve(n)
-    // Runs up to a page byte by byte: `Buffer#copy` and `subarray` make a view
-    // object per call, which a hot path (a few copies per event) pays for in GC.
-    if (n <= shortCopy) {
-      const out = this.buffer
-      let at = this.length
-      for (let i = start; i < end; i++) out[at++] = source[i]!
-      this.length = at
-    } else {
-      this.buffer.set(source.subarray(start, end), this.length)
-      this.length += n
-    }
+    this.reserve(end - start)
+    this.length = copyBytes(this.buffer, this.length, source, start, end)
   }
 
   /** Appends a string of code units below 0x80 (one byte each). */

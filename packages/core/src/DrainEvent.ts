@@ -10,6 +10,7 @@
  * as JSON and can find the fields without building objects (the forward hot
  * path).
  */
+import { ByteWriter } from "./ByteWriter.js"
 import { levelNames } from "./Level.js"
 import type { LogEvent } from "./LogEvent.js"
 
@@ -84,8 +85,7 @@ const fixed = OPEN.length + PROJECT.length + TIMESTAMP.length + 30 + LEVEL.lengt
  * without building an object or a string per event (the forward hot path).
  */
 export class DrainBodyWriter {
-  private out: Uint8Array
-  private pos = 0
+  private readonly out: ByteWriter
   private events = 0
   private readonly defaultProjectId: Uint8Array
   // The ISO text of the second last written ("YYYY-MM-DDTHH:MM:SS."), by its first millisecond.
@@ -93,33 +93,17 @@ export class DrainBodyWriter {
   private secondText = new Uint8Array(0)
 
   constructor(private readonly shape: DrainShape, sizeHint: number) {
-    this.out = new Uint8Array(Math.max(256, Math.ceil(sizeHint)))
+    this.out = new ByteWriter(Math.max(256, Math.ceil(sizeHint)))
     this.defaultProjectId = utf8.encode(JSON.stringify(shape.defaultProjectId))
     this.put(OPEN)
   }
 
-  private reserve(bytes: number) {
-    if (this.pos + bytes <= this.out.length) return
-    const grown = new Uint8Array(Math.max(this.out.length * 2, this.pos + bytes))
-    grown.set(this.out.subarray(0, this.pos))
-    this.out = grown
-  }
-
   private put(bytes: Uint8Array) {
-    this.out.set(bytes, this.pos)
-    this.pos += bytes.length
+    this.out.copy(bytes, 0, bytes.length)
   }
 
   private copy(src: Uint8Array, start: number, end: number) {
-    const out = this.out
-    if (end - start > 32) {
-      out.set(src.subarray(start, end), this.pos)
-      this.pos += end - start
-      return
-    }
-    let p = this.pos
-    for (let i = start; i < end; i++) out[p++] = src[i]!
-    this.pos = p
+    this.out.copy(src, start, end)
   }
 
   private timestamp(ms: number) {
@@ -132,18 +116,18 @@ export class DrainBodyWriter {
     this.put(this.secondText)
     const millis = ms - second
     const out = this.out
-    out[this.pos++] = 48 + Math.floor(millis / 100)
-    out[this.pos++] = 48 + (Math.floor(millis / 10) % 10)
-    out[this.pos++] = 48 + (millis % 10)
-    out[this.pos++] = 90 // Z
+    out.byte(48 + Math.floor(millis / 100))
+    out.byte(48 + (Math.floor(millis / 10) % 10))
+    out.byte(48 + (millis % 10))
+    out.byte(90) // Z
   }
 
   /** One event: its fields' JSON texts in `src` at `ranges` (by `DrainSlot`), its timestamp (ms) and level. */
   event(src: Uint8Array, ranges: Int32Array, timestamp: number, level: number): void {
     let size = fixed + this.defaultProjectId.length
     for (let k = 0; k < drainSlots; k++) size += ranges[2 * k + 1]! - ranges[2 * k]!
-    this.reserve(size)
-    if (this.events++ > 0) this.out[this.pos++] = 44 // ,
+    this.out.reserve(size)
+    if (this.events++ > 0) this.out.byte(44) // ,
     this.put(PROJECT)
     const p0 = ranges[0]!
     const p1 = ranges[1]!
@@ -170,13 +154,12 @@ export class DrainBodyWriter {
       this.put(TRANSPORT)
       this.copy(src, ranges[12]!, ranges[13]!)
     }
-    this.out[this.pos++] = 125 // }
+    this.out.byte(125) // }
   }
 
   /** The body: `{"events":[…]}`. */
   finish(): Uint8Array {
-    this.reserve(CLOSE.length)
     this.put(CLOSE)
-    return this.out.subarray(0, this.pos)
+    return this.out.buffer.subarray(0, this.out.length)
   }
 }

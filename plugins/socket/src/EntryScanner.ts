@@ -22,7 +22,7 @@
  * re-encoded by `JSON.stringify`, so such strings are stored exactly as the
  * decoder stores them.
  */
-import type { ByteWriter } from "@sluice/core/ByteWriter"
+import { type ByteWriter, copyBytes } from "@sluice/core/ByteWriter"
 import { parseRfc3339 } from "@sluice/core/Timestamp"
 import { characterCount, type EntryLimits, protocolVersion } from "./Message.js"
 
@@ -479,23 +479,25 @@ export class EntryScanner {
     dst[at++] = COMMA
     dst[at++] = 0x30 + this.logLevel
     dst[at++] = COMMA
-    at = source === undefined ? put(dst, at, src, this.sourceStart - 1, this.sourceEnd + 1) : putUtf8(dst, at, source)
+    at = source === undefined
+      ? copyBytes(dst, at, src, this.sourceStart - 1, this.sourceEnd + 1)
+      : putUtf8(dst, at, source)
     dst[at++] = COMMA
     at = payload === undefined
-      ? put(dst, at, src, this.payloadStart - 1, this.payloadEnd + 1)
+      ? copyBytes(dst, at, src, this.payloadStart - 1, this.payloadEnd + 1)
       : putUtf8(dst, at, payload)
     dst[at++] = COMMA
     dst[at++] = 0x30 + this.entryType
     dst[at++] = COMMA
     at = (this.seen & F_PAYLOAD_TYPE) !== 0
-      ? put(dst, at, src, this.payloadTypeStart - 1, this.payloadTypeEnd + 1)
-      : put(dst, at, GENERIC, 0, GENERIC.length)
-    at = put(dst, at, NULLS_AND_INDEX, 0, NULLS_AND_INDEX.length)
-    at = put(dst, at, this.transportText, 0, this.transportText.length)
-    if ((this.seen & F_METADATA) === 0) at = put(dst, at, EMPTY_METADATA, 0, EMPTY_METADATA.length)
+      ? copyBytes(dst, at, src, this.payloadTypeStart - 1, this.payloadTypeEnd + 1)
+      : copyBytes(dst, at, GENERIC, 0, GENERIC.length)
+    at = copyBytes(dst, at, NULLS_AND_INDEX, 0, NULLS_AND_INDEX.length)
+    at = copyBytes(dst, at, this.transportText, 0, this.transportText.length)
+    if ((this.seen & F_METADATA) === 0) at = copyBytes(dst, at, EMPTY_METADATA, 0, EMPTY_METADATA.length)
     else if (this.metadataText !== undefined) at = putUtf8(dst, at, this.metadataText)
     else if (this.metadataEnd - this.metadataStart === this.metadataCompact) {
-      at = put(dst, at, src, this.metadataStart, this.metadataEnd)
+      at = copyBytes(dst, at, src, this.metadataStart, this.metadataEnd)
     } else at = this.compactMetadata(dst, at)
     dst[at++] = CLOSE_BRACKET
     out.length = at
@@ -515,14 +517,6 @@ export class EntryScanner {
     }
     return at
   }
-}
-
-/** Copies `src[start, end)` to `dst` at `at`; answers the position after it. */
-const put = (dst: Buffer, at: number, src: Buffer, start: number, end: number): number => {
-  // A loop for the short fields of an entry: `Buffer#copy` makes a view object per call.
-  if (end - start > 4096) return at + src.copy(dst, at, start, end)
-  for (let i = start; i < end; i++) dst[at++] = src[i]!
-  return at
 }
 
 /** Writes a string of code units below 0x80 at `at`. */
