@@ -61,14 +61,14 @@ describe("the agent's heap growing percent", () => {
 })
 
 describe("the sluice launcher", () => {
-  it("starts agent run with a 1 MiB semi-space and one V8 helper thread, reported in the banner", async () => {
+  it("starts agent run with a 1 MiB semi-space and two V8 helper threads, reported in the banner", async () => {
     const banner = await agentBanner()
-    expect(banner).toContain("  memory   semi-space 1 MiB, heap growing 50 %, V8 helper threads 1\n")
+    expect(banner).toContain("  memory   semi-space 1 MiB, heap growing 50 %, V8 helper threads 2\n")
   }, 30_000)
 
   it("leaves an operator's --max-semi-space-size and --v8-pool-size in NODE_OPTIONS alone", async () => {
     const banner = await agentBanner({ NODE_OPTIONS: "--max-semi-space-size=4" })
-    expect(banner).toContain("  memory   semi-space 4 MiB, heap growing 50 %, V8 helper threads 1\n")
+    expect(banner).toContain("  memory   semi-space 4 MiB, heap growing 50 %, V8 helper threads 2\n")
     const pool = await agentBanner({ NODE_OPTIONS: "--v8-pool-size=3" })
     expect(pool).toContain("  memory   semi-space 1 MiB, heap growing 50 %, V8 helper threads 3\n")
   }, 30_000)
