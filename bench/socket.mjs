@@ -105,7 +105,9 @@ const main = async () => {
       await table(title, socketPath, tcpPort, server.pid)
       const t0 = performance.now()
       const code = await stop(server)
-      console.log(`sluice ${args[0]} stopped in ${((performance.now() - t0) / 1000).toFixed(1)} s with exit code ${code}`)
+      console.log(
+        `sluice ${args[0]} stopped in ${((performance.now() - t0) / 1000).toFixed(1)} s with exit code ${code}`
+      )
     } finally {
       if (server.exitCode === null) server.kill("SIGKILL")
       fs.rmSync(dir, { recursive: true, force: true })
