@@ -8,7 +8,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import { type EventBatch, events as eventsOf, firstTransport, size } from "./EventBatch.js"
+import { type EventBatch, firstTransport, isEncoded, size } from "./EventBatch.js"
 import type { Backpressure, CommitFailed, QueueClosed } from "./EventQueue.js"
 import { EventQueue } from "./EventQueue.js"
 import { estimateBatchBytes } from "./LogEvent.js"
@@ -70,7 +70,8 @@ export const make: Effect.Effect<Ingest["Type"], never, EventQueue> = Effect.gen
       const committed = options?.durable === true ? yield* Deferred.make<void, CommitFailed>() : undefined
       yield* queue.offer({
         events,
-        bytes: options?.bytes ?? estimateBatchBytes(eventsOf(events)),
+        // Rows are their own size; objects are estimated (never decode rows to measure them).
+        bytes: options?.bytes ?? (isEncoded(events) ? events.rows.length : estimateBatchBytes(events)),
         committed,
         idempotencyKey: options?.idempotencyKey
       }).pipe(
