@@ -345,15 +345,17 @@ export const layerWithSpool = (
 
 /**
  * The main database's client: WAL, one connection (writes are serialised
- * anyway). A new database gets 64 KiB pages: a commit row is a JSON array of
- * thousands of events, and with 4 KiB pages writing its overflow chain (to
- * the WAL, then the checkpoint) took twice the time (docs/store.md). An
- * existing database keeps its page size.
+ * anyway). A new database gets 16 KiB pages: a commit row is a JSON array of
+ * thousands of events, stored in a chain of overflow pages, and 4 KiB pages
+ * made writing it slower; 64 KiB pages were faster still for big commits but
+ * multiplied what a small one writes (a drain request of 100 events is one
+ * commit), halving the drain's rate (docs/store.md). An existing database
+ * keeps its page size.
  */
 export const clientLayer = (filename: string) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     // Only takes effect before the first write, so before WAL mode is set.
-    yield* sql.unsafe("PRAGMA page_size = 65536")
+    yield* sql.unsafe("PRAGMA page_size = 16384")
     yield* sql.unsafe("PRAGMA journal_mode = WAL")
   })).pipe(Layer.provideMerge(SqliteClient.layer({ filename, disableWAL: true })))

@@ -1,6 +1,6 @@
 /**
  * A store without a search index (an agent's spool): a new database gets
- * 64 KiB pages, commits only append to the WAL (no automatic checkpoints on
+ * 16 KiB pages, commits only append to the WAL (no automatic checkpoints on
  * the committing connection), and the checkpointer thread copies the WAL
  * into the database file.
  */
@@ -45,7 +45,7 @@ describe("the spool's checkpointer", () => {
     return Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const [page] = yield* sql<{ page_size: number }>`PRAGMA page_size`
-      assert.strictEqual(page!.page_size, 65536)
+      assert.strictEqual(page!.page_size, 16384)
       const [auto] = yield* sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`
       assert.strictEqual(auto!.wal_autocheckpoint, 0)
       const before = fs.statSync(file).size
