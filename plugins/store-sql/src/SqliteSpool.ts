@@ -15,6 +15,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlClientTag from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { drainBody } from "@sluice/core/DrainEvent"
+import * as EventBatch from "@sluice/core/EventBatch"
 import { StoreError } from "@sluice/core/EventStore"
 import { batchSize, type ForwardBatch } from "@sluice/core/Forwarder"
 import type { LogEvent } from "@sluice/core/LogEvent"
@@ -50,15 +51,9 @@ const utf8 = new TextDecoder()
 
 const storeError = (operation: string) => (error: SqlError) => new StoreError({ operation, reason: error.message })
 
-/** Counts events by transport. */
-export const countByTransport = (events: ReadonlyArray<{ readonly transport: string }>): Map<string, number> => {
-  const counts = new Map<string, number>()
-  for (let i = 0; i < events.length; i++) {
-    const t = events[i]!.transport
-    counts.set(t, (counts.get(t) ?? 0) + 1)
-  }
-  return counts
-}
+/** Counts events by transport (core's `EventBatch.transports`, as a map). */
+export const countByTransport = (events: ReadonlyArray<LogEvent>): Map<string, number> =>
+  new Map(EventBatch.transports(events))
 
 type Column = "received" | "forwarded" | "dropped" | "dead_lettered"
 
