@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import * as TestClock from "effect/TestClock"
 import type { CommittedBatch } from "../src/CommitFeed.js"
 import * as MemoryEventStore from "../src/MemoryEventStore.js"
@@ -121,6 +122,29 @@ describe("durable offers", () => {
       )
       expect(rec.appends).toHaveLength(1)
       expect(rec.committed()).toEqual(["a-0", "a-1", "d-0"])
+      yield* release
+    }))
+
+  it.effect("durable offers from senders that arrive in one turn of the event loop share one commit", () =>
+    Effect.gen(function*() {
+      const rec = yield* makeRecordingStore
+      const { ingest, release } = yield* startPipeline(rec)
+      const run = Runtime.runCallback(yield* Effect.runtime<never>())
+      const names = ["a", "b", "c", "d", "e", "f", "g", "h"]
+      // Eight senders, each from its own I/O callback of one turn (as eight requests
+      // read together); each waits on its commit.
+      yield* Effect.async<void>((resume) => {
+        let answered = 0
+        for (const name of names) {
+          setImmediate(() =>
+            run(ingest.offer(events(name, 1), { durable: true }), {
+              onExit: () => ++answered === names.length && resume(Effect.void)
+            })
+          )
+        }
+      })
+      expect(rec.appends).toHaveLength(1)
+      expect(rec.committed()).toEqual(names.map((name) => `${name}-0`))
       yield* release
     }))
 

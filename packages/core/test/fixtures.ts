@@ -131,6 +131,19 @@ export const startPipeline = (
   })
 
 /**
+ * One turn of the event loop (not time: no clock is read or advanced). The
+ * commit writer lets one turn pass before it cuts a group that a sender waits
+ * on, so the bounded polls below let turns pass as well as fibers run.
+ */
+const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/** Lets other fibers run, and every few rounds the event loop turn once. */
+const pass = (round: number) => round % 8 === 7 ? turn : Effect.yieldNow()
+
+/**
  * Lets other fibers run until `condition` holds, up to a bound; fails the
  * test if it never does. No real time passes.
  */
@@ -138,7 +151,7 @@ export const eventually = (condition: () => boolean, what: string, rounds = 200)
   Effect.gen(function*() {
     for (let i = 0; i < rounds; i++) {
       if (condition()) return
-      yield* Effect.yieldNow()
+      yield* pass(i)
     }
     return yield* Effect.die(new Error(`never happened: ${what}`))
   })
@@ -154,7 +167,7 @@ export const settles = <A, E>(effect: Effect.Effect<A, E>, what: string, rounds 
     for (let i = 0; i < rounds; i++) {
       const exit = yield* Fiber.poll(fiber)
       if (Option.isSome(exit)) return yield* exit.value
-      yield* Effect.yieldNow()
+      yield* pass(i)
     }
     yield* Fiber.interruptFork(fiber)
     return yield* Effect.die(new Error(`did not finish: ${what}`))
