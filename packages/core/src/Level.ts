@@ -51,3 +51,28 @@ export const levelFromWord = (word: string): Level | undefined => {
 
 /** The accepted level words, for error messages. */
 export const levelWords: ReadonlyArray<string> = Object.keys(words)
+
+const wordBytes: ReadonlyArray<readonly [bytes: Uint8Array, level: Level]> = Object.entries(words).map((
+  [word, level]
+) => [new TextEncoder().encode(word), level] as const)
+
+/**
+ * The level of the ASCII word `buf[start, end)` (case-insensitive), as
+ * `levelFromWord` answers for its text, or 0 when it is not a level word;
+ * for scanners that never make a string of it.
+ */
+export const levelFromBytes = (buf: Uint8Array, start: number, end: number): Level | 0 => {
+  const n = end - start
+  for (let w = 0; w < wordBytes.length; w++) {
+    const [word, level] = wordBytes[w]!
+    if (word.length !== n) continue
+    let i = 0
+    for (; i < n; i++) {
+      const b = buf[start + i]!
+      // ASCII upper case to lower case, as toLowerCase does for these letters.
+      if ((b >= 0x41 && b <= 0x5a ? b + 0x20 : b) !== word[i]) break
+    }
+    if (i === n) return level
+  }
+  return 0
+}

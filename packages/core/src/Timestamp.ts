@@ -135,3 +135,86 @@ export const parseFlexibleTimestamp = (text: string): number | undefined => {
   }
   return undefined
 }
+
+/**
+ * Reads the usual RFC 3339 shape, `YYYY-MM-DD(T|t| )HH:MM:SS[.fraction](Z|z|±HH:MM)`
+ * (fraction 1–9 digits, years from 100), straight from bytes, for scanners
+ * that never make a string of the timestamp. The date, hour and minute of
+ * the last timestamp are kept, so a run of events from the same minute costs
+ * a comparison and a few digits each. Answers what `parseRfc3339` (and so
+ * `parseFlexibleTimestamp`) answers for the same text, or `undefined` for
+ * anything outside that shape, valid or not: the caller then parses the
+ * text. A property test holds it to `parseRfc3339`.
+ */
+export class TimestampReader {
+  /** `YYYY-MM-DD?HH:MM` of the last minute read. */
+  private readonly minute = new Uint8Array(16)
+  private minuteMillis = Number.NaN
+
+  read(buf: Uint8Array, start: number, end: number): number | undefined {
+    const n = end - start
+    if (n < 20 || n > 40) return undefined
+    const minute = this.minute
+    let same = this.minuteMillis === this.minuteMillis // not NaN
+    for (let i = 0; same && i < 16; i++) same = buf[start + i] === minute[i]
+    if (!same && !this.readMinute(buf, start)) return undefined
+    if (buf[start + 16] !== colon) return undefined
+    const second = digits2(buf, start + 17)
+    if (second < 0 || second > 59) return undefined
+    let i = start + 19
+    let millis = 0
+    if (buf[i] === dot) {
+      const first = ++i
+      while (i < end) {
+        const d = buf[i]! - 48
+        if (d < 0 || d > 9) break
+        if (i - first < 3) millis = millis * 10 + d
+        i++
+      }
+      const count = i - first
+      if (count === 0 || count > 9) return undefined
+      if (count === 1) millis *= 100
+      else if (count === 2) millis *= 10
+    }
+    let offsetMinutes: number
+    const zone = buf[i]
+    if (i === end - 1 && (zone === 90 || zone === 122)) offsetMinutes = 0 // Z z
+    else if (i === end - 6 && (zone === plus || zone === dash) && buf[i + 3] === colon) {
+      const hours = digits2(buf, i + 1)
+      const minutes = digits2(buf, i + 4)
+      if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59) return undefined
+      offsetMinutes = (zone === dash ? -1 : 1) * (hours * 60 + minutes)
+    } else return undefined
+    return this.minuteMillis + second * 1000 + millis - offsetMinutes * 60_000
+  }
+
+  /** Checks and keeps `YYYY-MM-DD?HH:MM` at `start`. */
+  private readMinute(buf: Uint8Array, start: number): boolean {
+    if (buf[start + 4] !== dash || buf[start + 7] !== dash || buf[start + 13] !== colon) return false
+    const separator = buf[start + 10]
+    if (separator !== 84 && separator !== 116 && separator !== 32) return false // T t space
+    const century = digits2(buf, start)
+    const yearOfCentury = digits2(buf, start + 2)
+    const month = digits2(buf, start + 5)
+    const day = digits2(buf, start + 8)
+    const hour = digits2(buf, start + 11)
+    const minute = digits2(buf, start + 14)
+    const year = century * 100 + yearOfCentury
+    if (
+      century < 0 || yearOfCentury < 0 || year < 100 || month < 1 || month > 12 || day < 1 || hour < 0 ||
+      hour > 23 || minute < 0 || minute > 59
+    ) return false
+    const days = month === 2 && isLeapYear(year) ? 29 : daysInMonth[month - 1]!
+    if (day > days) return false
+    for (let i = 0; i < 16; i++) this.minute[i] = buf[start + i]!
+    this.minuteMillis = Date.UTC(year, month - 1, day, hour, minute)
+    return true
+  }
+}
+
+/** Two ASCII digits at `i` as a number, or -1. */
+const digits2 = (buf: Uint8Array, i: number): number => {
+  const a = buf[i]! - 48
+  const b = buf[i + 1]! - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}

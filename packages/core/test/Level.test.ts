@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
+import * as fc from "effect/FastCheck"
 import * as Schema from "effect/Schema"
-import { Level, levelFromWord, levelName, levelNames, levelWords } from "../src/Level.js"
+import { Level, levelFromBytes, levelFromWord, levelName, levelNames, levelWords } from "../src/Level.js"
 
 describe("Level", () => {
   it("names every level, in syslog order from 1", () => {
@@ -61,4 +62,22 @@ describe("Level", () => {
     for (const ok of [1, 4, 8]) expect(Either.getOrThrow(decode(ok))).toBe(ok)
     for (const bad of [0, 9, -1, 1.5, "3", null]) expect(Either.isLeft(decode(bad)), String(bad)).toBe(true)
   })
+
+  it.prop(
+    "reads ASCII words from bytes as levelFromWord reads their text",
+    [fc.oneof(
+      fc.constantFrom(...levelWords, "INFO", "Warn", "eRrOr", "infoo", "inf", "info ", "constructor", "__proto__", ""),
+      fc.constantFrom(...levelWords).chain((w) =>
+        fc.array(fc.boolean(), { minLength: w.length, maxLength: w.length }).map((up) =>
+          [...w].map((c, i) => (up[i] ? c.toUpperCase() : c)).join("")
+        )
+      ),
+      fc.string({ maxLength: 10 }).filter((s) => /^[\x20-\x7e]*$/.test(s))
+    )],
+    ([word]) => {
+      const bytes = Buffer.from(`x${word}y`, "latin1")
+      expect(levelFromBytes(bytes, 1, bytes.length - 1)).toBe(levelFromWord(word) ?? 0)
+    },
+    { fastCheck: { numRuns: 5_000 } }
+  )
 })
