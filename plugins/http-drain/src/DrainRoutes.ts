@@ -14,6 +14,8 @@
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { ByteWriter } from "@sluice/core/ByteWriter"
+import { EncodedEvents, type EventBatch } from "@sluice/core/EventBatch"
 import { type Backpressure, type CommitFailed, EventQueue, QueueClosed, saturation } from "@sluice/core/EventQueue"
 import { EventStore, type StoreError } from "@sluice/core/EventStore"
 import { Ingest } from "@sluice/core/Ingest"
@@ -29,6 +31,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as DrainBatch from "./DrainBatch.js"
 import * as DrainBody from "./DrainBody.js"
+import { DrainScanner, fallback } from "./DrainScanner.js"
 import * as ErrorBody from "./ErrorBody.js"
 import * as IdempotencyKeys from "./IdempotencyKeys.js"
 
@@ -133,6 +136,11 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
     const queue = yield* EventQueue
     const store = yield* EventStore
     const inFlight = IdempotencyKeys.make()
+    // The byte scanner writes the drain's own events, as the decoder makes them (transport "http");
+    // a door that stamps needs the objects. Requests are scanned one at a time (synchronously), so
+    // one scanner and one writer serve all.
+    const scanner = door.stamp === undefined && door.transport === "http" ? new DrainScanner(options) : undefined
+    const rows = new ByteWriter()
     const retryAfter = { "retry-after": String(options.retryAfterSeconds) }
     const rejectedInvalid = rejected("invalid")
     const rejectedTooLarge = rejected("too_large")
@@ -185,6 +193,24 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
       }
     }
 
+    // The batch as rows straight from the bytes when the scanner takes it, else parsed and decoded
+    // (which also words every refusal).
+    const decodeBody = (
+      body: Buffer,
+      receivedAt: number,
+      principal: Principal
+    ): Effect.Effect<EventBatch, DrainBody.MalformedBody | DrainBatch.TooManyEvents | DrainBatch.InvalidBatch> => {
+      if (scanner !== undefined) {
+        const count = scanner.scan(body, receivedAt, rows)
+        if (count !== fallback) return Effect.succeed(new EncodedEvents(count, rows.take(), [["http", count]]))
+      }
+      return Effect.gen(function*() {
+        const input = yield* DrainBody.parseJson(body)
+        const decoded = yield* DrainBatch.decode(input, options, receivedAt)
+        return door.stamp === undefined ? decoded : yield* door.stamp(decoded, input, principal)
+      })
+    }
+
     // Everything after authentication and the idempotency check.
     const attempt = (
       request: HttpServerRequest.HttpServerRequest,
@@ -197,10 +223,8 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
         if (stats.closed) return yield* toResponse(new QueueClosed())
         if (Option.isSome(saturation(stats, options.highWatermark))) return saturated()
         const body = yield* DrainBody.read(request, headers, options.maxBodyBytes)
-        const input = yield* DrainBody.parseJson(body)
         const receivedAt = yield* Clock.currentTimeMillis
-        const decoded = yield* DrainBatch.decode(input, options, receivedAt)
-        const events = door.stamp === undefined ? decoded : yield* door.stamp(decoded, input, principal)
+        const events = yield* decodeBody(body, receivedAt, principal)
         // Once offered, the batch will commit: wait for it even if the client goes away,
         // so a concurrent retry with the same key learns the real outcome.
         yield* Effect.uninterruptible(

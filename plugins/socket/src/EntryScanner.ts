@@ -134,7 +134,7 @@ export class EntryScanner {
     this.end = end
     if (receivedAt !== this.receivedAt) {
       this.receivedAt = receivedAt
-      this.receivedAtText = String(receivedAt)
+      this.receivedAtText = JSON.stringify(receivedAt)
     }
     const mark = out.length
     const count = this.line(out)
