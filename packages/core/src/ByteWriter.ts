@@ -4,14 +4,13 @@
  * and reuses the buffer for the next batch.
  */
 /** Runs up to this many bytes are copied in a loop rather than natively. */
-const shortCopy = 48
+const shortCopy = 4096
 
 /**
  * Copies `source[start, end)` into `target` at `at` (room checked by the
- * caller); answers the position after it. Short runs are copied byte by
- * byte: a native copy costs a call and a view object (~65 ns), which a loop
- * beats up to ~48 bytes on this hardware (~1.5 ns a byte); longer runs (a
- * message, a metadata object) are copied natively.
+ * caller); answers the position after it. Runs up to a page are copied byte
+ * by byte: `Buffer#copy` and `subarray` make a view object per call, which a
+ * hot path (a few copies per event) pays for in GC.
  */
 export const copyBytes = (target: Uint8Array, at: number, source: Uint8Array, start: number, end: number): number => {
   if (end - start > shortCopy) {
