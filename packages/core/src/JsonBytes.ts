@@ -10,6 +10,7 @@
  * meets something it does not take steps aside, and the full decoder (with
  * `JSON.parse` and the Schema) decides and words the answer.
  */
+import { viewOf } from "./ByteWriter.js"
 
 export const QUOTE = 0x22
 export const BACKSLASH = 0x5c
@@ -82,6 +83,8 @@ const maxKeys = 128
 /** A cursor over `buf[pos, end)`. */
 export class JsonByteReader {
   protected buf: Buffer = Buffer.alloc(0)
+  /** A DataView of `buf`, for reading four bytes at a time. */
+  protected view: DataView = viewOf(this.buf)
   protected pos = 0
   protected end = 0
   /** The string just scanned: its content bytes, between the quotes. */
@@ -97,6 +100,7 @@ export class JsonByteReader {
 
   /** Moves to `buf[start, end)`. */
   protected reset(buf: Buffer, start: number, end: number): void {
+    if (buf !== this.buf) this.view = viewOf(buf)
     this.buf = buf
     this.pos = start
     this.end = end
@@ -117,10 +121,20 @@ export class JsonByteReader {
    */
   protected string(): boolean {
     const buf = this.buf
+    const view = this.view
     const end = this.end
     let i = this.pos + 1
     let plain = true
     this.strStart = i
+    // Four ordinary bytes at a time: no quote, backslash, control or non-ASCII
+    // byte among them (exact tests for "a byte equal to" and "a byte below").
+    while (i + 4 <= end) {
+      const w = view.getUint32(i, true)
+      const q = w ^ 0x22222222
+      const s = w ^ 0x5c5c5c5c
+      if ((((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s) | ((w - 0x20202020) & ~w) | w) & 0x80808080) break
+      i += 4
+    }
     while (i < end) {
       const b = buf[i]!
       if (b === QUOTE) {

@@ -17,7 +17,7 @@
  * writing the bytes the decoder's events encode to, or steps aside.
  * `test/DrainScanner.test.ts` holds the two to that on arbitrary bodies.
  */
-import { type ByteWriter, copyBytes } from "@sluice/core/ByteWriter"
+import { type ByteWriter, copyBytes, copyWords } from "@sluice/core/ByteWriter"
 import {
   asciiBytes,
   CLOSE_BRACE,
@@ -291,6 +291,8 @@ export class DrainScanner extends JsonByteReader {
         (message === undefined ? this.messageEnd - this.messageStart + 2 : 3 * message.length)
     )
     const dst = out.buffer
+    const dstView = out.view
+    const srcView = this.view
     let at = out.length
     if (at > 0) dst[at++] = COMMA
     dst[at++] = OPEN_BRACKET
@@ -301,21 +303,21 @@ export class DrainScanner extends JsonByteReader {
     dst[at++] = 0x30 + this.levelNumber
     dst[at++] = COMMA
     at = service === undefined
-      ? copyBytes(dst, at, src, this.serviceStart - 1, this.serviceEnd + 1)
+      ? copyWords(dstView, dst, at, srcView, src, this.serviceStart - 1, this.serviceEnd + 1)
       : putUtf8(dst, at, service)
     dst[at++] = COMMA
     at = message === undefined
-      ? copyBytes(dst, at, src, this.messageStart - 1, this.messageEnd + 1)
+      ? copyWords(dstView, dst, at, srcView, src, this.messageStart - 1, this.messageEnd + 1)
       : putUtf8(dst, at, message)
     at = copyBytes(dst, at, ENTRY_AND_PAYLOAD_TYPE, 0, ENTRY_AND_PAYLOAD_TYPE.length)
     at = project === undefined
-      ? copyBytes(dst, at, src, this.projectStart - 1, this.projectEnd + 1)
+      ? copyWords(dstView, dst, at, srcView, src, this.projectStart - 1, this.projectEnd + 1)
       : putUtf8(dst, at, project)
     at = copyBytes(dst, at, AGENT_INDEX_TRANSPORT, 0, AGENT_INDEX_TRANSPORT.length)
     if ((this.seen & F_METADATA) === 0) at = copyBytes(dst, at, EMPTY_METADATA, 0, EMPTY_METADATA.length)
     else if (this.metadataText !== undefined) at = putUtf8(dst, at, this.metadataText)
     else if (this.metadataEnd - this.metadataStart === this.metadataCompact) {
-      at = copyBytes(dst, at, src, this.metadataStart, this.metadataEnd)
+      at = copyWords(dstView, dst, at, srcView, src, this.metadataStart, this.metadataEnd)
     } else at = copyCompact(dst, at, src, this.metadataStart, this.metadataEnd)
     dst[at++] = CLOSE_BRACKET
     out.length = at
