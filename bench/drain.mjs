@@ -1,8 +1,9 @@
 // bench:drain — POST /v1/drain against the real `sluice up` binary: batches of
 // 100 and 500 events from 1, 16 and 64 concurrent keep-alive clients; prints
 // events/s and p50/p99 latency of the 202 (the batch durable in SQLite). In the
-// same run, a bare Node `http` server that reads the body and answers 202: the
-// runtime's ceiling on this machine. Usage: npm run bench:drain [-- SECONDS]
+// same run, a bare Node `http` server that reads the body and answers 202 (the
+// runtime's ceiling on this machine), and an empty route on the HTTP framework
+// sluice is built on (the framework's ceiling). Usage: npm run bench:drain [-- SECONDS]
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -139,6 +140,27 @@ http.createServer((req, res) => {
 process.on("SIGTERM", () => process.exit(0))
 `
 
+// The same route on the HTTP framework sluice is built on (an HttpLayerRouter
+// route on NodeHttpServer, no tracing span, as sluice up serves it): reads
+// the body, answers 202. What any Effect route costs before it does anything.
+const platformServer = `
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { createServer } from "node:http"
+const route = HttpLayerRouter.use((router) =>
+  router.add("POST", "/v1/drain", (request) =>
+    Effect.as(request.arrayBuffer, HttpServerResponse.unsafeJson({ status: "accepted" }, { status: 202 }))))
+const server = HttpLayerRouter.serve(route, { disableLogger: true, disableListenLog: true }).pipe(
+  Layer.provide(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: Number(process.env.PORT) }))
+)
+NodeRuntime.runMain(Layer.launch(Layer.locally(server, HttpMiddleware.currentTracerDisabledWhen, () => true)))
+`
+
 const table = (title, rows) => {
   console.log(`\n${title}`)
   console.log("batch  clients   events/s      req/s   p50 ms   p99 ms  non-202")
@@ -163,6 +185,7 @@ const main = async () => {
   const dataDir = tempDir("sluice-bench-drain-")
   const httpPort = await freePort()
   const barePort = await freePort()
+  const platformPort = await freePort()
   const gateway = await start(["up"], {
     SLUICE_DATA_DIR: dataDir,
     SLUICE_HTTP_PORT: String(httpPort),
@@ -174,13 +197,23 @@ const main = async () => {
     env: { ...process.env, PORT: String(barePort) },
     stdio: "ignore"
   })
+  const platform = spawn(process.execPath, ["--input-type=module", "-e", platformServer], {
+    cwd: path.resolve(import.meta.dirname, ".."),
+    env: { ...process.env, PORT: String(platformPort) },
+    stdio: "ignore"
+  })
   try {
     await waitFor(async () => (await get(barePort, "/")) !== 0, 10_000, "the bare server")
+    await waitFor(async () => (await get(platformPort, "/")) !== 0, 10_000, "the platform route")
     const probe = await post(false, httpPort, makeBody(1, 0))
     if (probe.status !== 202) throw new Error(`sluice up answered ${probe.status} to POST /v1/drain`)
     console.log(`bench:drain  ${new Date().toISOString()}  ${machine()}  ${seconds}s per cell`)
     table("sluice up: POST /v1/drain, 202 = durable in SQLite", await matrix(httpPort))
     table("Bare Node http server: read the body, answer 202 (the runtime's ceiling)", await matrix(barePort))
+    table(
+      "An empty HttpLayerRouter route: read the body, answer 202 (the framework's ceiling)",
+      await matrix(platformPort)
+    )
     console.log(`\nsluice up peak RSS ${peakRssMb(gateway.pid)} MB`)
     const t0 = performance.now()
     const code = await stop(gateway)
@@ -188,6 +221,7 @@ const main = async () => {
   } finally {
     if (gateway.exitCode === null) gateway.kill("SIGKILL")
     bare.kill("SIGKILL")
+    platform.kill("SIGKILL")
     fs.rmSync(dataDir, { recursive: true, force: true })
   }
 }
