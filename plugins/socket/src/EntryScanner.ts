@@ -22,23 +22,28 @@
  * re-encoded by `JSON.stringify`, so such strings are stored exactly as the
  * decoder stores them.
  */
-import { type ByteWriter, copyBytes } from "@sluice/core/ByteWriter"
+import { type ByteWriter, copyBytes, copyWords } from "@sluice/core/ByteWriter"
+import {
+  asciiBytes as keyOf,
+  CLOSE_BRACE,
+  CLOSE_BRACKET,
+  COLON,
+  COMMA,
+  copyCompact,
+  equals,
+  isSpace,
+  JsonByteReader,
+  OPEN_BRACE,
+  OPEN_BRACKET,
+  putAscii,
+  putUtf8,
+  QUOTE
+} from "@sluice/core/JsonBytes"
 import { parseRfc3339 } from "@sluice/core/Timestamp"
 import { characterCount, type EntryLimits, protocolVersion } from "./Message.js"
 
 /** The line needs the full decoder. */
 export const fallback = -1
-
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const COMMA = 0x2c
-const COLON = 0x3a
-const OPEN_BRACE = 0x7b
-const CLOSE_BRACE = 0x7d
-const OPEN_BRACKET = 0x5b
-const CLOSE_BRACKET = 0x5d
-
-const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d
 
 /** Field bits, to refuse a repeated key. */
 const F_VERSION = 1
@@ -51,7 +56,6 @@ const F_PAYLOAD_TYPE = 64
 const F_METADATA = 128
 const REQUIRED = F_PAYLOAD | F_ENTRY_TYPE | F_SOURCE | F_LOG_LEVEL
 
-const keyOf = (text: string) => Buffer.from(text, "latin1")
 const K_VERSION = keyOf("version")
 const K_PAYLOAD = keyOf("payload")
 const K_ENTRY_TYPE = keyOf("entryType")
@@ -66,25 +70,11 @@ const GENERIC = keyOf("\"generic\"")
 const NULLS_AND_INDEX = keyOf(",null,null,\"main\",")
 const EMPTY_METADATA = keyOf("{}")
 
-/** Whether `buf[start, end)` holds exactly `key[0, length)`. */
-const equals = (buf: Buffer, start: number, end: number, key: Buffer, length = key.length): boolean => {
-  if (end - start !== length) return false
-  for (let i = 0; i < length; i++) if (buf[start + i] !== key[i]) return false
-  return true
-}
-
 /** The most metadata keys the scanner checks for repeats; more go to the decoder. */
 const maxScannedKeys = 64
 
 /** A scanner for one transport and one set of limits. */
-export class EntryScanner {
-  private buf: Buffer = Buffer.alloc(0)
-  private pos = 0
-  private end = 0
-  // The string just scanned: its content bytes, and whether it holds an escape or a non-ASCII byte.
-  private strStart = 0
-  private strEnd = 0
-  private strPlain = true
+export class EntryScanner extends JsonByteReader {
   // The current entry's fields.
   private seen = 0
   private payloadStart = 0
@@ -111,13 +101,14 @@ export class EntryScanner {
   // The current entry object's span.
   private entryStart = 0
   private entryEnd = 0
-  private readonly keyStarts = new Int32Array(maxScannedKeys)
-  private readonly keyEnds = new Int32Array(maxScannedKeys)
+  private readonly metadataKeyStarts = new Int32Array(maxScannedKeys)
+  private readonly metadataKeyEnds = new Int32Array(maxScannedKeys)
   private readonly transportText: Buffer
   private receivedAtText = ""
   private receivedAt = Number.NaN
 
   constructor(transport: string, private readonly limits: EntryLimits) {
+    super()
     // `,"<sourcetype>","<transport>",` (both are the transport's name).
     const name = JSON.stringify(transport)
     this.transportText = Buffer.from(`${name},${name},`, "utf8")
@@ -129,9 +120,7 @@ export class EntryScanner {
    * empty) and answers how many; else answers `fallback` and writes nothing.
    */
   scan(buf: Buffer, start: number, end: number, receivedAt: number, out: ByteWriter): number {
-    this.buf = buf
-    this.pos = start
-    this.end = end
+    this.reset(buf, start, end)
     if (receivedAt !== this.receivedAt) {
       this.receivedAt = receivedAt
       this.receivedAtText = JSON.stringify(receivedAt)
@@ -140,57 +129,6 @@ export class EntryScanner {
     const count = this.line(out)
     if (count === fallback) out.truncate(mark)
     return count
-  }
-
-  private skipSpace(): number {
-    const buf = this.buf
-    while (this.pos < this.end && isSpace(buf[this.pos]!)) this.pos++
-    return this.pos < this.end ? buf[this.pos]! : -1
-  }
-
-  /** Scans a string at `pos` (which holds its opening quote); `false` if it is not one this path takes. */
-  private string(): boolean {
-    const buf = this.buf
-    const end = this.end
-    let i = this.pos + 1
-    let plain = true
-    this.strStart = i
-    while (i < end) {
-      const b = buf[i]!
-      if (b === QUOTE) {
-        this.strEnd = i
-        this.strPlain = plain
-        this.pos = i + 1
-        return true
-      }
-      if (b === BACKSLASH) {
-        plain = false
-        i += 2
-        continue
-      }
-      if (b < 0x20) return false
-      if (b >= 0x80) plain = false
-      i++
-    }
-    return false
-  }
-
-  /** The string just scanned, decoded as `JSON.parse` would; `undefined` if it is not valid JSON. */
-  private decodeString(): string | undefined {
-    try {
-      return JSON.parse(this.buf.toString("utf8", this.strStart - 1, this.strEnd + 1)) as string
-    } catch {
-      return undefined
-    }
-  }
-
-  /** After a value: a comma (more follows, `true`) or the closing `close` (`false`); `undefined` otherwise. */
-  private next(close: number): boolean | undefined {
-    const b = this.skipSpace()
-    this.pos++
-    if (b === COMMA) return true
-    if (b === close) return false
-    return undefined
   }
 
   /** A digit from `min` to `max` standing alone as a number, else 0. */
@@ -413,12 +351,12 @@ export class EntryScanner {
       if (keyEnd - keyStart === 9 && buf.toString("latin1", keyStart, keyEnd) === "__proto__") return false
       if (keys === maxScannedKeys) return false
       for (let k = 0; k < keys; k++) {
-        const s = this.keyStarts[k]!
-        const e = this.keyEnds[k]!
+        const s = this.metadataKeyStarts[k]!
+        const e = this.metadataKeyEnds[k]!
         if (e - s === keyEnd - keyStart && buf.compare(buf, keyStart, keyEnd, s, e) === 0) return false
       }
-      this.keyStarts[keys] = keyStart
-      this.keyEnds[keys] = keyEnd
+      this.metadataKeyStarts[keys] = keyStart
+      this.metadataKeyEnds[keys] = keyEnd
       keys++
       if (this.skipSpace() !== COLON) return false
       this.pos++
@@ -470,6 +408,8 @@ export class EntryScanner {
             (this.metadataText?.length ?? 0))
     )
     const dst = out.buffer
+    const dstView = out.view
+    const srcView = this.view
     let at = out.length
     if (at > 0) dst[at++] = COMMA
     dst[at++] = OPEN_BRACKET
@@ -480,11 +420,11 @@ export class EntryScanner {
     dst[at++] = 0x30 + this.logLevel
     dst[at++] = COMMA
     at = source === undefined
-      ? copyBytes(dst, at, src, this.sourceStart - 1, this.sourceEnd + 1)
+      ? copyWords(dstView, dst, at, srcView, src, this.sourceStart - 1, this.sourceEnd + 1)
       : putUtf8(dst, at, source)
     dst[at++] = COMMA
     at = payload === undefined
-      ? copyBytes(dst, at, src, this.payloadStart - 1, this.payloadEnd + 1)
+      ? copyWords(dstView, dst, at, srcView, src, this.payloadStart - 1, this.payloadEnd + 1)
       : putUtf8(dst, at, payload)
     dst[at++] = COMMA
     dst[at++] = 0x30 + this.entryType
@@ -497,33 +437,9 @@ export class EntryScanner {
     if ((this.seen & F_METADATA) === 0) at = copyBytes(dst, at, EMPTY_METADATA, 0, EMPTY_METADATA.length)
     else if (this.metadataText !== undefined) at = putUtf8(dst, at, this.metadataText)
     else if (this.metadataEnd - this.metadataStart === this.metadataCompact) {
-      at = copyBytes(dst, at, src, this.metadataStart, this.metadataEnd)
-    } else at = this.compactMetadata(dst, at)
+      at = copyWords(dstView, dst, at, srcView, src, this.metadataStart, this.metadataEnd)
+    } else at = copyCompact(dst, at, src, this.metadataStart, this.metadataEnd)
     dst[at++] = CLOSE_BRACKET
     out.length = at
   }
-
-  /** Copies plain metadata without the whitespace between its tokens. */
-  private compactMetadata(dst: Buffer, at: number): number {
-    const src = this.buf
-    const end = this.metadataEnd
-    // Outside strings, drop whitespace; strings are plain (no escapes), so a quote toggles.
-    let inString = false
-    for (let i = this.metadataStart; i < end; i++) {
-      const b = src[i]!
-      if (b === QUOTE) inString = !inString
-      else if (!inString && isSpace(b)) continue
-      dst[at++] = b
-    }
-    return at
-  }
 }
-
-/** Writes a string of code units below 0x80 at `at`. */
-const putAscii = (dst: Buffer, at: number, text: string): number => {
-  for (let i = 0; i < text.length; i++) dst[at++] = text.charCodeAt(i)
-  return at
-}
-
-/** Writes a string as UTF-8 at `at` (room reserved by the caller). */
-const putUtf8 = (dst: Buffer, at: number, text: string): number => at + dst.write(text, at, "utf8")
