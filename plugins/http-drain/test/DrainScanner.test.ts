@@ -24,6 +24,24 @@ import { encodeRow } from "@sluice/core/EventRow"
 import { levelWords } from "@sluice/core/Level"
 import * as Either from "effect/Either"
 import * as fc from "effect/FastCheck"
+import {
+  arr,
+  bytes,
+  COMMA,
+  controls,
+  key,
+  mixedBody,
+  type Node,
+  obj,
+  pick,
+  plainText,
+  raw,
+  renderTokens,
+  show,
+  str,
+  utf8,
+  whitespace
+} from "../../../test/support/JsonTokens.js"
 import { type BatchLimits, decode, defaultLimits } from "../src/DrainBatch.js"
 import { DrainScanner, fallback } from "../src/DrainScanner.js"
 
@@ -42,21 +60,6 @@ interface Subject {
 const subjectOf = (limits: BatchLimits): Subject => ({ limits, scanner: new DrainScanner(limits) })
 
 // --- the contract -------------------------------------------------------------
-
-/** The body's bytes as a pasteable expression (the first 2,000 of a long one). */
-const show = (body: Uint8Array): string => {
-  let text = ""
-  for (const b of body.subarray(0, 2000)) {
-    text += b === 0x5c
-      ? "\\\\"
-      : b === 0x22
-      ? "\\\""
-      : b >= 0x20 && b < 0x7f
-      ? String.fromCharCode(b)
-      : `\\x${b.toString(16).padStart(2, "0")}`
-  }
-  return `Buffer.from("${text}", "latin1")${body.length > 2000 ? `… (${body.length} bytes)` : ""}`
-}
 
 type Verdict =
   | { readonly _tag: "Accepted"; readonly count: number; readonly rows: string }
@@ -142,68 +145,6 @@ const check = (subject: Subject, body: Buffer, at = receivedAt): number => {
 
 // --- bodies as tokens ---------------------------------------------------------
 
-type Node =
-  | { readonly _tag: "Raw"; readonly bytes: Buffer }
-  | { readonly _tag: "Object"; readonly members: ReadonlyArray<readonly [key: Buffer, value: Node]> }
-  | { readonly _tag: "Array"; readonly items: ReadonlyArray<Node> }
-
-const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
-const bytes = (...values: ReadonlyArray<number>): Buffer => Buffer.from(values)
-const raw = (text: string | Buffer): Node => ({ _tag: "Raw", bytes: typeof text === "string" ? utf8(text) : text })
-/** A string token around raw body bytes (escapes and all, as they stand in the body). */
-const quoted = (body: Buffer): Buffer => Buffer.concat([utf8("\""), body, utf8("\"")])
-const str = (body: string | Buffer): Node => raw(quoted(typeof body === "string" ? utf8(body) : body))
-const key = (body: string | Buffer): Buffer => quoted(typeof body === "string" ? utf8(body) : body)
-const obj = (members: ReadonlyArray<readonly [Buffer, Node]>): Node => ({ _tag: "Object", members })
-const arr = (items: ReadonlyArray<Node>): Node => ({ _tag: "Array", items })
-
-const OPEN_BRACE = utf8("{")
-const CLOSE_BRACE = utf8("}")
-const OPEN_BRACKET = utf8("[")
-const CLOSE_BRACKET = utf8("]")
-const COMMA = utf8(",")
-const COLON = utf8(":")
-
-/** Writes a node, with `ws()` between every two tokens. */
-const render = (node: Node, ws: () => Buffer, out: Array<Buffer>): void => {
-  switch (node._tag) {
-    case "Raw":
-      out.push(node.bytes)
-      return
-    case "Object":
-      out.push(OPEN_BRACE)
-      node.members.forEach(([name, value], i) => {
-        if (i > 0) out.push(COMMA)
-        out.push(ws(), name, ws(), COLON, ws())
-        render(value, ws, out)
-        out.push(ws())
-      })
-      if (node.members.length === 0) out.push(ws())
-      out.push(CLOSE_BRACE)
-      return
-    case "Array":
-      out.push(OPEN_BRACKET)
-      node.items.forEach((item, i) => {
-        if (i > 0) out.push(COMMA)
-        out.push(ws())
-        render(item, ws, out)
-        out.push(ws())
-      })
-      if (node.items.length === 0) out.push(ws())
-      out.push(CLOSE_BRACKET)
-  }
-}
-
-/** A body: the node with whitespace taken in turn from `spaces`. */
-const renderBody = (node: Node, spaces: ReadonlyArray<Buffer>): Buffer => {
-  let i = 0
-  const ws = () => spaces[i++ % spaces.length]!
-  const out: Array<Buffer> = [ws()]
-  render(node, ws, out)
-  out.push(ws())
-  return Buffer.concat(out)
-}
-
 // --- generators ---------------------------------------------------------------
 
 /*
@@ -214,86 +155,6 @@ const renderBody = (node: Node, spaces: ReadonlyArray<Buffer>): Buffer => {
  * such as `1.0`, an empty batch). Escapes, non-ASCII and broken UTF-8 in
  * values, whitespace, key order and limits ± 1 come at every level.
  */
-
-/** `fc.oneof` of weighted choices, leaving out those of weight 0. */
-const pick = <T>(...choices: ReadonlyArray<readonly [weight: number, arbitrary: fc.Arbitrary<T>]>): fc.Arbitrary<T> =>
-  fc.oneof(...choices.filter(([weight]) => weight > 0).map(([weight, arbitrary]) => ({ weight, arbitrary })))
-
-const jsonSpaces = ["", "", "", " ", "\t", "\n", "\r", "\r\n", " \t "].map(utf8)
-const nonJsonSpaces = [bytes(0x0c), bytes(0x0b), bytes(0x00), bytes(0xc2, 0xa0), bytes(0xef, 0xbb, 0xbf)]
-
-/** Whitespace to take in turn between tokens: mostly none or JSON's. */
-const whitespace = (odd: number) =>
-  pick<ReadonlyArray<Buffer>>(
-    [6, fc.constant([Buffer.alloc(0)])],
-    [4, fc.array(fc.constantFrom(...jsonSpaces), { minLength: 1, maxLength: 7 })],
-    [
-      odd,
-      fc.tuple(fc.array(fc.constantFrom(...jsonSpaces), { maxLength: 6 }), fc.constantFrom(...nonJsonSpaces)).map((
-        [spaces, bad]
-      ) => [...spaces, bad])
-    ]
-  )
-
-/** Characters a string holds as they are (no quote, backslash or control), structural ones included. */
-const plainChars = [..." abcxyzABCXYZ0189_-/:.,{}[]'\x7f"]
-const plainText = (minLength: number, maxLength: number) =>
-  fc.string({ unit: fc.constantFrom(...plainChars), minLength, maxLength })
-
-const escapes = [
-  "\\\"",
-  "\\\\",
-  "\\/",
-  "\\b",
-  "\\f",
-  "\\n",
-  "\\r",
-  "\\t",
-  "\\u0041",
-  "\\u00e9",
-  "\\u00E9",
-  "\\u0000",
-  "\\u001f",
-  "\\u007f",
-  "\\u2028",
-  "\\ud800",
-  "\\udfff",
-  "\\ud83d\\ude00",
-  "\\ud83d",
-  "\\ude00\\ud83d"
-].map(utf8)
-const nonAscii = ["é", "😀", "中", "\u2028", "\u00a0", "\ufeff", "\u{10ffff}"].map(utf8)
-/** Bytes that are not UTF-8: the oracle reads each as U+FFFD. */
-const brokenUtf8 = [
-  bytes(0xff),
-  bytes(0xfe),
-  bytes(0x80),
-  bytes(0xc3),
-  bytes(0xe2, 0x82),
-  bytes(0xf0, 0x9f, 0x98),
-  bytes(0xed, 0xa0, 0x80),
-  bytes(0xc0, 0xaf),
-  bytes(0xf4, 0x90, 0x80, 0x80)
-]
-/** Raw control characters, which JSON does not allow in a string. */
-const controls = [0x00, 0x01, 0x09, 0x0a, 0x0d, 0x1f].map((b) => bytes(b))
-/** What JSON does not allow in a string; a lone backslash escapes the closing quote. */
-const badInString = [
-  ...["\\x41", "\\u12", "\\U0041", "\\'", "\\ ", "\\\n", "\\u00g0", "\\"].map(utf8),
-  ...controls
-]
-
-const validPiece = pick<Buffer>(
-  [12, plainText(1, 4).map(utf8)],
-  [4, fc.constantFrom(...escapes)],
-  [3, fc.constantFrom(...nonAscii)],
-  [2, fc.constantFrom(...brokenUtf8)]
-)
-/** A string's body in pieces; the plain ones the most frequent. */
-const mixedBody = (odd: number) =>
-  fc.array(pick([21, validPiece], [odd, fc.constantFrom(...badInString)]), { minLength: 1, maxLength: 4 }).map((
-    pieces
-  ) => Buffer.concat(pieces))
 
 /** One character each: its body, its UTF-8 size once decoded and its UTF-16 length (broken bytes become U+FFFD). */
 const units: ReadonlyArray<readonly [body: Buffer, utf8Bytes: number, utf16Units: number]> = [
@@ -891,7 +752,7 @@ const tokenBodies = (limits: BatchLimits, odd: (area: Area) => number, unusual: 
   )
 
   return fc.tuple(body, whitespace(odd("whitespace")), damage).map(([node, spaces, harm]) =>
-    harm(renderBody(node, spaces))
+    harm(renderTokens(node, spaces))
   )
 }
 
@@ -987,7 +848,7 @@ const cleanBodies = (limits: BatchLimits): fc.Arbitrary<Buffer> => {
     members.splice(at % (members.length + 1), 0, [key("events"), arr(items)])
     return obj(members)
   })
-  return fc.tuple(body, whitespace(0)).map(([node, spaces]) => renderBody(node, spaces))
+  return fc.tuple(body, whitespace(0)).map(([node, spaces]) => renderTokens(node, spaces))
 }
 
 /** Receive times: mostly one, so the scanner's text of it is reused, and then others. */
