@@ -179,3 +179,57 @@ export const mixedBody = (odd: number) =>
   fc.array(pick([21, validPiece], [odd, fc.constantFrom(...badInString)]), { minLength: 1, maxLength: 4 }).map((
     pieces
   ) => Buffer.concat(pieces))
+
+/** A change to a whole text's bytes. */
+export type Damage = (text: Buffer) => Buffer
+
+/**
+ * Weighted damage to a whole text, for `pick`: none (weight 14), or (each at
+ * `hurt`, truncation and overwriting at twice that) a tail or a head added,
+ * truncation, one byte overwritten, removed or inserted, the text twice.
+ */
+export const damages = (hurt: number): ReadonlyArray<readonly [number, fc.Arbitrary<Damage>]> => [
+  [14, fc.constant((text: Buffer) => text)],
+  [
+    hurt,
+    fc.constantFrom("x", "}", "]", ",", "{}", "\u0000", " x", "\"", "0", "\n{}", "\ufeff").map(
+      (tail): Damage => (text) => Buffer.concat([text, utf8(tail)])
+    )
+  ],
+  [
+    hurt,
+    fc.constantFrom("[", "x", "\ufeff", "\u0000", "\"", ",").map((head): Damage => (text) =>
+      Buffer.concat([utf8(head), text])
+    )
+  ],
+  [2 * hurt, fc.nat().map((at): Damage => (text) => text.subarray(0, at % (text.length + 1)))],
+  [
+    2 * hurt,
+    fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from("{}[],:\"\\ 0159.-eT\x00\xff", "latin1"))).map((
+      [at, b]
+    ): Damage =>
+    (text) => {
+      const out = Buffer.from(text)
+      if (out.length > 0) out[at % out.length] = b
+      return out
+    })
+  ],
+  [
+    hurt,
+    fc.nat().map((at): Damage => (text) => {
+      const i = at % (text.length + 1)
+      return Buffer.concat([text.subarray(0, i), text.subarray(i + 1)])
+    })
+  ],
+  [
+    hurt,
+    fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from("{}[],:\"\\ 1e\x00\xc3", "latin1"))).map((
+      [at, b]
+    ): Damage =>
+    (text) => {
+      const i = at % (text.length + 1)
+      return Buffer.concat([text.subarray(0, i), bytes(b), text.subarray(i)])
+    })
+  ],
+  [hurt, fc.constant((text: Buffer) => Buffer.concat([text, text]))]
+]

@@ -29,6 +29,8 @@ import {
   bytes,
   COMMA,
   controls,
+  type Damage,
+  damages,
   key,
   mixedBody,
   type Node,
@@ -701,53 +703,10 @@ const tokenBodies = (limits: BatchLimits, odd: (area: Area) => number, unusual: 
     ]
   )
 
-  type Damage = (body: Buffer) => Buffer
   const hurt = odd("damage")
-  /** Damage done to a whole body's bytes. */
+  /** Damage done to a whole body's bytes; also the body as an array's item. */
   const damage = pick<Damage>(
-    [14, fc.constant((body: Buffer) => body)],
-    [
-      hurt,
-      fc.constantFrom("x", "}", "]", ",", "{}", "\u0000", " x", "\"", "0", "\n{}", "\ufeff").map(
-        (tail): Damage => (body) => Buffer.concat([body, utf8(tail)])
-      )
-    ],
-    [
-      hurt,
-      fc.constantFrom("[", "x", "\ufeff", "\u0000", "\"", ",").map((head): Damage => (body) =>
-        Buffer.concat([utf8(head), body])
-      )
-    ],
-    [2 * hurt, fc.nat().map((at): Damage => (body) => body.subarray(0, at % (body.length + 1)))],
-    [
-      2 * hurt,
-      fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from("{}[],:\"\\ 0159.-eT\x00\xff", "latin1"))).map((
-        [at, b]
-      ): Damage =>
-      (body) => {
-        const out = Buffer.from(body)
-        if (out.length > 0) out[at % out.length] = b
-        return out
-      })
-    ],
-    [
-      hurt,
-      fc.nat().map((at): Damage => (body) => {
-        const i = at % (body.length + 1)
-        return Buffer.concat([body.subarray(0, i), body.subarray(i + 1)])
-      })
-    ],
-    [
-      hurt,
-      fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from("{}[],:\"\\ 1e\x00\xc3", "latin1"))).map((
-        [at, b]
-      ): Damage =>
-      (body) => {
-        const i = at % (body.length + 1)
-        return Buffer.concat([body.subarray(0, i), bytes(b), body.subarray(i)])
-      })
-    ],
-    [hurt, fc.constant((body: Buffer) => Buffer.concat([body, body]))],
+    ...damages(hurt),
     [hurt, fc.constant((body: Buffer) => Buffer.concat([utf8("["), body, utf8("]")]))]
   )
 

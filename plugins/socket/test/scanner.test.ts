@@ -27,6 +27,8 @@ import {
   bytes,
   COMMA,
   controls,
+  type Damage,
+  damages,
   key,
   mixedBody,
   type Node,
@@ -671,54 +673,8 @@ const tokenLines = (limits: EntryLimits, odd: (area: Area) => number, unusual: n
 
   const structured = pick([6, entry], [4 + 4 * odd("batch"), batch], [odd("batch"), action])
 
-  type Damage = (line: Buffer) => Buffer
-  const hurt = odd("damage")
   /** Damage done to a whole line's bytes. */
-  const damage = pick<Damage>(
-    [14, fc.constant((line: Buffer) => line)],
-    [
-      hurt,
-      fc.constantFrom("x", "}", "]", ",", "{}", "\u0000", " x", "\"", "0", "\n{}").map((tail): Damage => (line) =>
-        Buffer.concat([line, utf8(tail)])
-      )
-    ],
-    [
-      hurt,
-      fc.constantFrom("[", "x", "\ufeff", "\u0000", "\"").map((head): Damage => (line) =>
-        Buffer.concat([utf8(head), line])
-      )
-    ],
-    [2 * hurt, fc.nat().map((at): Damage => (line) => line.subarray(0, at % (line.length + 1)))],
-    [
-      2 * hurt,
-      fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from("{}[],:\"\\ 0159.-e\x00\xff", "latin1"))).map((
-        [at, b]
-      ): Damage =>
-      (line) => {
-        const out = Buffer.from(line)
-        if (out.length > 0) out[at % out.length] = b
-        return out
-      })
-    ],
-    [
-      hurt,
-      fc.nat().map((at): Damage => (line) => {
-        const i = at % (line.length + 1)
-        return Buffer.concat([line.subarray(0, i), line.subarray(i + 1)])
-      })
-    ],
-    [
-      hurt,
-      fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from("{}[],:\"\\ 1e\x00\xc3", "latin1"))).map((
-        [at, b]
-      ): Damage =>
-      (line) => {
-        const i = at % (line.length + 1)
-        return Buffer.concat([line.subarray(0, i), bytes(b), line.subarray(i)])
-      })
-    ],
-    [hurt, fc.constant((line: Buffer) => Buffer.concat([line, line]))]
-  )
+  const damage = pick<Damage>(...damages(odd("damage")))
 
   return fc.tuple(structured, whitespace(odd("whitespace")), damage).map(([node, spaces, harm]) =>
     harm(renderTokens(node, spaces))
