@@ -11,15 +11,9 @@
  * ASCII quote, backslash, bracket, brace or comma.
  */
 import { DrainBodyWriter, type DrainShape, DrainSlot, drainSlots } from "@sluice/core/DrainEvent"
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COMMA, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "@sluice/core/JsonBytes"
 
-const QUOTE = 34
-const BACKSLASH = 92
-const COMMA = 44
 const MINUS = 45
-const OPEN_BRACKET = 91
-const CLOSE_BRACKET = 93
-const OPEN_BRACE = 123
-const CLOSE_BRACE = 125
 
 /** End (exclusive) of the JSON string opening at `i`, or -1. */
 const stringEnd = (text: Uint8Array, i: number): number => {
