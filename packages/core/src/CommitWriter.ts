@@ -52,7 +52,8 @@ const retrySchedule = Schedule.exponential("100 millis", 2).pipe(
  * requests, read and decoded in this turn) reaches the queue before the
  * group is cut. Without it, the writer wakes on the first durable offer and
  * commits it alone while the next requests wait behind the commit (measured:
- * 16 drain clients posting 1-event batches made 16 × fewer commits with it).
+ * 16 drain clients posting 1-event batches, 5,754 commits of one event in
+ * 4 s without it; 850 of ~10 with it).
  */
 const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
   if (typeof setImmediate === "function") {

@@ -6,8 +6,9 @@
  * a retry with the same `Idempotency-Key` and token within 24 h is answered
  * 202 without storing twice (also while the first attempt is still running);
  * above the queue's high watermark the drain answers 429 with `Retry-After`
- * before reading the body. One Effect per request; the events are decoded in
- * one synchronous loop (`DrainBatch.decode`).
+ * before reading the body. One Effect per request; the body is decoded
+ * synchronously: by the byte scanner (`DrainScanner`, straight into rows)
+ * when it takes the body, else by `JSON.parse` and `DrainBatch.decode`.
  *
  * Mounted as a route layer on the shared server (see `HttpDrain`).
  */
