@@ -80,11 +80,14 @@ const maxDepth = 32
 /** The most keys `value` keeps for the repeated-key check, over all open objects. */
 const maxKeys = 128
 
+const empty = Buffer.alloc(0)
+const emptyView = viewOf(empty)
+
 /** A cursor over `buf[pos, end)`. */
 export class JsonByteReader {
-  protected buf: Buffer = Buffer.alloc(0)
+  protected buf: Buffer = empty
   /** A DataView of `buf`, for reading four bytes at a time. */
-  protected view: DataView = viewOf(this.buf)
+  protected view: DataView = emptyView
   protected pos = 0
   protected end = 0
   /** The string just scanned: its content bytes, between the quotes. */
@@ -104,6 +107,12 @@ export class JsonByteReader {
     this.buf = buf
     this.pos = start
     this.end = end
+  }
+
+  /** Lets go of the buffer (a reader kept between requests should not hold the last body). */
+  protected release(): void {
+    this.buf = empty
+    this.view = emptyView
   }
 
   /** Skips whitespace; answers the byte at `pos`, or -1 at the end. */

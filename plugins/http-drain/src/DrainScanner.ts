@@ -105,6 +105,7 @@ export class DrainScanner extends JsonByteReader {
     const mark = out.length
     const count = this.body(out)
     if (count === fallback) out.truncate(mark)
+    this.release()
     return count
   }
 
