@@ -113,7 +113,21 @@ describe("putNumber", () => {
       fc.integer(),
       fc.maxSafeNat(),
       fc.double(),
-      fc.constantFrom(0, -0, 1e21, 2 ** 53, 10, 9, 1_764_000_000_123, 1e8, 1e8 - 1, 1e8 + 1, 100_000_000_005, 1e15, 2 ** 53 - 1)
+      fc.constantFrom(
+        0,
+        -0,
+        1e21,
+        2 ** 53,
+        10,
+        9,
+        1_764_000_000_123,
+        1e8,
+        1e8 - 1,
+        1e8 + 1,
+        100_000_000_005,
+        1e15,
+        2 ** 53 - 1
+      )
     )
   ], ([n]) => {
     const out = Buffer.alloc(40)
