@@ -208,12 +208,22 @@ const main = async () => {
     const probe = await post(false, httpPort, makeBody(1, 0))
     if (probe.status !== 202) throw new Error(`sluice up answered ${probe.status} to POST /v1/drain`)
     console.log(`bench:drain  ${new Date().toISOString()}  ${machine()}  ${seconds}s per cell`)
-    table("sluice up: POST /v1/drain, 202 = durable in SQLite", await matrix(httpPort))
-    table("Bare Node http server: read the body, answer 202 (the runtime's ceiling)", await matrix(barePort))
-    table(
-      "An empty HttpLayerRouter route: read the body, answer 202 (the framework's ceiling)",
-      await matrix(platformPort)
-    )
+    const sluice = await matrix(httpPort)
+    table("sluice up: POST /v1/drain, 202 = durable in SQLite", sluice)
+    const bareRows = await matrix(barePort)
+    table("Bare Node http server: read the body, answer 202 (the runtime's ceiling)", bareRows)
+    const platformRows = await matrix(platformPort)
+    table("An empty HttpLayerRouter route: read the body, answer 202 (the framework's ceiling)", platformRows)
+    console.log("\nsluice up's events/s as a share of each ceiling")
+    console.log("batch  clients   × bare   × framework")
+    sluice.forEach((r, i) => {
+      const ratio = (ceiling) => (r.eventsPerSec / ceiling.eventsPerSec).toFixed(2).padStart(8)
+      console.log(
+        `${String(r.batch).padStart(5)}  ${String(r.concurrency).padStart(7)} ${ratio(bareRows[i])}  ${
+          ratio(platformRows[i]).padStart(11)
+        }`
+      )
+    })
     console.log(`\nsluice up peak RSS ${peakRssMb(gateway.pid)} MB`)
     const t0 = performance.now()
     const code = await stop(gateway)
