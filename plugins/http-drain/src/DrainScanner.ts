@@ -207,20 +207,16 @@ export class DrainScanner extends JsonByteReader {
       case F_PROJECT: {
         this.projectStart = this.strStart
         this.projectEnd = this.strEnd
-        if (this.strPlain) return this.strEnd > this.strStart && this.strEnd - this.strStart <= maxNameLength
-        const text = this.decodeString()
-        if (text === undefined || text.length === 0 || text.length > maxNameLength) return false
-        this.projectText = text
-        return true
+        const text = this.name()
+        this.projectText = text ?? undefined
+        return text !== undefined
       }
       case F_SERVICE: {
         this.serviceStart = this.strStart
         this.serviceEnd = this.strEnd
-        if (this.strPlain) return this.strEnd > this.strStart && this.strEnd - this.strStart <= maxNameLength
-        const text = this.decodeString()
-        if (text === undefined || text.length === 0 || text.length > maxNameLength) return false
-        this.serviceText = text
-        return true
+        const text = this.name()
+        this.serviceText = text ?? undefined
+        return text !== undefined
       }
       case F_MESSAGE: {
         this.messageStart = this.strStart
@@ -237,6 +233,19 @@ export class DrainScanner extends JsonByteReader {
         return this.strPlain && this.level()
     }
     return false
+  }
+
+  /**
+   * The name (`project_id`, `service`) just scanned, 1 to 256 UTF-16 units:
+   * `null` when plain (its bytes are copied), else its decoded text;
+   * `undefined` when it is not a valid name.
+   */
+  private name(): string | null | undefined {
+    if (this.strPlain) {
+      return this.strEnd > this.strStart && this.strEnd - this.strStart <= maxNameLength ? null : undefined
+    }
+    const text = this.decodeString()
+    return text === undefined || text.length === 0 || text.length > maxNameLength ? undefined : text
   }
 
   /** The timestamp just scanned (plain), in any of the drain's formats. */
