@@ -2,13 +2,15 @@
 // 100 and 500 events from 1, 16 and 64 concurrent keep-alive clients; prints
 // events/s and p50/p99 latency of the 202 (the batch durable in SQLite). In the
 // same run, a bare Node `http` server that reads the body and answers 202 (the
-// runtime's ceiling on this machine), and an empty route on the HTTP framework
-// sluice is built on (the framework's ceiling). Usage: npm run bench:drain [-- SECONDS]
-import { spawn } from "node:child_process"
+// runtime's ceiling on this machine), an empty route on the HTTP framework
+// sluice is built on (the framework's ceiling), and the drain's own work with
+// no HTTP at all — scan and durable commit in one process, bench/drain-core.mjs
+// (the store's ceiling). Usage: npm run bench:drain [-- SECONDS]
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
-import { freePort, machine, peakRssMb, start, stop, tempDir } from "./lib.mjs"
+import { drainBody as makeBody, freePort, machine, peakRssMb, start, stop, tempDir } from "./lib.mjs"
 
 const seconds = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 5)
 const warmupMs = 1000
@@ -17,28 +19,6 @@ const sizes = [100, 500]
 const concurrencies = [1, 16, 64]
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-// ~250 bytes per event, shaped like SPEC §2's event.
-const levels = ["error", "warn", "notice", "info", "info", "info", "debug", "critical"]
-const services = ["auth-service", "billing", "gateway", "search", "mailer"]
-const makeBody = (n, seed) => {
-  const t = Date.now()
-  const events = new Array(n)
-  for (let i = 0; i < n; i++) {
-    const k = seed * n + i
-    events[i] = {
-      project_id: `proj-${k % 7}`,
-      timestamp: new Date(t + k).toISOString(),
-      level: levels[k % 8],
-      service: services[k % 5],
-      message: `User login attempt from 10.0.${(k >> 8) & 255}.${k & 255} for account user${k} accepted after mfa #${
-        k % 977
-      }`,
-      metadata: { seq: k, host: `web-${k % 16}`, region: "eu-west-1" }
-    }
-  }
-  return Buffer.from(JSON.stringify({ events }))
-}
 
 const post = (agent, port, body) =>
   new Promise((resolve) => {
@@ -161,6 +141,8 @@ const server = HttpLayerRouter.serve(route, { disableLogger: true, disableListen
 NodeRuntime.runMain(Layer.launch(Layer.locally(server, HttpMiddleware.currentTracerDisabledWhen, () => true)))
 `
 
+const ms = (x) => (Number.isNaN(x) ? "-" : x.toFixed(2)).padStart(7)
+
 const table = (title, rows) => {
   console.log(`\n${title}`)
   console.log("batch  clients   events/s      req/s   p50 ms   p99 ms  non-202")
@@ -168,9 +150,7 @@ const table = (title, rows) => {
     console.log(
       `${String(r.batch).padStart(5)}  ${String(r.concurrency).padStart(7)}  ${String(r.eventsPerSec).padStart(9)}  ${
         String(r.requestsPerSec).padStart(9)
-      }  ${r.p50.toFixed(2).padStart(7)}  ${r.p99.toFixed(2).padStart(7)}  ${String(r.failed).padStart(7)}${
-        r.firstError ? `  (${r.firstError})` : ""
-      }`
+      }  ${ms(r.p50)}  ${ms(r.p99)}  ${String(r.failed).padStart(7)}${r.firstError ? `  (${r.firstError})` : ""}`
     )
   }
 }
@@ -178,6 +158,25 @@ const table = (title, rows) => {
 const matrix = async (port) => {
   const rows = []
   for (const batch of sizes) for (const c of concurrencies) rows.push(await load(port, batch, c))
+  return rows
+}
+
+// The same cells through bench/drain-core.mjs, one child process each (latency is not measured there).
+const coreMatrix = () => {
+  const rows = []
+  for (const batch of sizes) {
+    for (const c of concurrencies) {
+      const out = execFileSync(
+        process.execPath,
+        [path.join(import.meta.dirname, "drain-core.mjs"), batch, c, seconds],
+        {
+          encoding: "utf8"
+        }
+      )
+      const r = JSON.parse(out)
+      rows.push({ ...r, requestsPerSec: Math.round(r.eventsPerSec / batch), p50: NaN, p99: NaN, failed: 0 })
+    }
+  }
   return rows
 }
 
@@ -214,13 +213,17 @@ const main = async () => {
     table("Bare Node http server: read the body, answer 202 (the runtime's ceiling)", bareRows)
     const platformRows = await matrix(platformPort)
     table("An empty HttpLayerRouter route: read the body, answer 202 (the framework's ceiling)", platformRows)
-    console.log("\nsluice up's events/s as a share of each ceiling")
-    console.log("batch  clients   × bare   × framework")
+    const coreRows = coreMatrix()
+    table("The drain's work with no HTTP: scan + durable commit, in one process (the store's ceiling)", coreRows)
+    console.log("\nevents/s as a share of the bare server, and sluice up's as a share of the other ceilings")
+    console.log("batch  clients   sluice up   framework   no HTTP   sluice up × framework   sluice up × no HTTP")
+    const ratio = (a, b) => (a.eventsPerSec / b.eventsPerSec).toFixed(2)
     sluice.forEach((r, i) => {
-      const ratio = (ceiling) => (r.eventsPerSec / ceiling.eventsPerSec).toFixed(2).padStart(8)
       console.log(
-        `${String(r.batch).padStart(5)}  ${String(r.concurrency).padStart(7)} ${ratio(bareRows[i])}  ${
-          ratio(platformRows[i]).padStart(11)
+        `${String(r.batch).padStart(5)}  ${String(r.concurrency).padStart(7)}  ${ratio(r, bareRows[i]).padStart(10)}  ${
+          ratio(platformRows[i], bareRows[i]).padStart(10)
+        }  ${ratio(coreRows[i], bareRows[i]).padStart(8)}  ${ratio(r, platformRows[i]).padStart(22)}  ${
+          ratio(r, coreRows[i]).padStart(20)
         }`
       )
     })

@@ -135,3 +135,25 @@ export const machine = () =>
   `${os.cpus().length}× ${os.cpus()[0]?.model ?? "cpu"}, ${
     Math.round(os.totalmem() / 2 ** 30)
   } GiB, Node ${process.version}`
+
+const levelWords = ["error", "warn", "notice", "info", "info", "info", "debug", "critical"]
+const services = ["auth-service", "billing", "gateway", "search", "mailer"]
+/** A POST /v1/drain body of `n` events of ~250 bytes, shaped like SPEC §2's event. */
+export const drainBody = (n, seed) => {
+  const t = Date.now()
+  const events = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const k = seed * n + i
+    events[i] = {
+      project_id: `proj-${k % 7}`,
+      timestamp: new Date(t + k).toISOString(),
+      level: levelWords[k % 8],
+      service: services[k % 5],
+      message: `User login attempt from 10.0.${(k >> 8) & 255}.${k & 255} for account user${k} accepted after mfa #${
+        k % 977
+      }`,
+      metadata: { seq: k, host: `web-${k % 16}`, region: "eu-west-1" }
+    }
+  }
+  return Buffer.from(JSON.stringify({ events }))
+}
