@@ -27,6 +27,12 @@ export const defaultLimits: BatchLimits = { maxEvents: 10_000, maxMessageBytes: 
 /** Longest `project_id` and `service`, in characters. */
 export const maxNameLength = 256
 
+/** Longest routing field (`index`, `sourcetype`, `transport`) an agent may send to the edge route, in characters. */
+export const maxRoutingLength = 64
+
+/** The routing of an edge event that names none. */
+export const edgeRoutingDefaults = { index: "main", sourcetype: "edge", transport: "edge" } as const
+
 /** The batch has more events than allowed (413). */
 export class TooManyEvents extends Schema.TaggedError<TooManyEvents>()("TooManyEvents", {
   count: Schema.Number,

@@ -32,7 +32,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as DrainBatch from "./DrainBatch.js"
 import * as DrainBody from "./DrainBody.js"
-import { DrainScanner, fallback } from "./DrainScanner.js"
+import { DrainScanner, fallback, type ScanRouting } from "./DrainScanner.js"
 import * as ErrorBody from "./ErrorBody.js"
 import * as IdempotencyKeys from "./IdempotencyKeys.js"
 
@@ -99,6 +99,11 @@ const rejected = (reason: string) =>
  */
 export interface Door {
   readonly transport: string
+  /**
+   * The byte scanner that takes this door's common bodies, writing the rows
+   * its decoding (and `stamp`) would make; without one, every body is parsed.
+   */
+  readonly scanner?: ScanRouting | undefined
   /** The principal of the request, or the answer that refuses it. */
   readonly authenticate: (
     headers: HttpServerRequest.HttpServerRequest["headers"]
@@ -114,6 +119,7 @@ export interface Door {
 /** The drain's door: `Authorization: <token>` or `Bearer <token>`, drain tokens and API keys. */
 export const drainDoor: Effect.Effect<Door, never, TokenVerifier> = Effect.map(TokenVerifier, (verifier) => ({
   transport: "http",
+  scanner: "drain",
   authenticate: (headers) =>
     Effect.gen(function*() {
       const token = tokenOf(headers["authorization"])
@@ -137,10 +143,8 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
     const queue = yield* EventQueue
     const store = yield* EventStore
     const inFlight = IdempotencyKeys.make()
-    // The byte scanner writes the drain's own events, as the decoder makes them (transport "http");
-    // a door that stamps needs the objects. Requests are scanned one at a time (synchronously), so
-    // one scanner serves all.
-    const scanner = door.stamp === undefined && door.transport === "http" ? new DrainScanner(options) : undefined
+    // Requests are scanned one at a time (synchronously), so one scanner serves all.
+    const scanner = door.scanner === undefined ? undefined : new DrainScanner(options, door.scanner)
     const retryAfter = { "retry-after": String(options.retryAfterSeconds) }
     const rejectedInvalid = rejected("invalid")
     const rejectedTooLarge = rejected("too_large")
@@ -204,9 +208,11 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
         // Rows take about as many bytes as the body (keys out; receive time and constants in):
         // written into their own buffer, which the batch keeps (no copy).
         const rows = new ByteWriter(body.length + 1024)
-        const count = scanner.scan(body, receivedAt, rows)
+        const count = scanner.scan(body, receivedAt, rows, principal.agentId ?? null)
         if (count !== fallback) {
-          return Effect.succeed(new EncodedEvents(count, rows.buffer.subarray(0, rows.length), [["http", count]]))
+          return Effect.succeed(
+            new EncodedEvents(count, rows.buffer.subarray(0, rows.length), scanner.transports(count))
+          )
         }
       }
       return Effect.gen(function*() {

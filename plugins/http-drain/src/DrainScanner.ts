@@ -15,9 +15,16 @@
  * `DrainBatch.decode`, which decide and word the answer. So the scanner
  * never refuses a body: it accepts exactly what the decoder would accept,
  * writing the bytes the decoder's events encode to, or steps aside.
- * `test/DrainScanner.test.ts` holds the two to that on arbitrary bodies.
+ *
+ * An `"edge"` scanner does the same for the edge route: it also reads each
+ * event's `index`, `sourcetype` and `transport` (plain strings of 1 to 64
+ * characters; anything else steps aside) and writes the agent's id and that
+ * routing, as `EdgeRoutes.stamp` does to decoded events.
+ * `test/DrainScanner.test.ts` holds the scanner to the decoder (and the
+ * stamp) on arbitrary bodies.
  */
 import { type ByteWriter, copyBytes, copyWords } from "@sluice/core/ByteWriter"
+import type { TransportCounts } from "@sluice/core/EventBatch"
 import {
   asciiBytes,
   CLOSE_BRACE,
@@ -37,7 +44,7 @@ import {
 } from "@sluice/core/JsonBytes"
 import { levelFromBytes } from "@sluice/core/Level"
 import { parseFlexibleTimestamp, TimestampReader } from "@sluice/core/Timestamp"
-import { type BatchLimits, maxNameLength } from "./DrainBatch.js"
+import { type BatchLimits, edgeRoutingDefaults, maxNameLength, maxRoutingLength } from "./DrainBatch.js"
 
 /** The body needs the full decoder. */
 export const fallback = -1
@@ -48,6 +55,9 @@ const F_LEVEL = 4
 const F_SERVICE = 8
 const F_MESSAGE = 16
 const F_METADATA = 32
+const F_INDEX = 64
+const F_SOURCETYPE = 128
+const F_TRANSPORT = 256
 const REQUIRED = F_PROJECT | F_TIMESTAMP | F_LEVEL | F_SERVICE | F_MESSAGE
 
 const K_EVENTS = asciiBytes("events")
@@ -57,13 +67,29 @@ const K_LEVEL = asciiBytes("level")
 const K_SERVICE = asciiBytes("service")
 const K_MESSAGE = asciiBytes("message")
 const K_METADATA = asciiBytes("metadata")
+const K_INDEX = asciiBytes("index")
+const K_SOURCETYPE = asciiBytes("sourcetype")
+const K_TRANSPORT = asciiBytes("transport")
 /** `,1,"generic",` — the entry type and payload type of every drain event. */
 const ENTRY_AND_PAYLOAD_TYPE = asciiBytes(",1,\"generic\",")
 /** `,null,"main","http","http",` — no agent, the main index, sourcetype and transport. */
 const AGENT_INDEX_TRANSPORT = asciiBytes(",null,\"main\",\"http\",\"http\",")
 const EMPTY_METADATA = asciiBytes("{}")
+const DEFAULT_INDEX = asciiBytes(JSON.stringify(edgeRoutingDefaults.index))
+const DEFAULT_SOURCETYPE = asciiBytes(JSON.stringify(edgeRoutingDefaults.sourcetype))
+const DEFAULT_TRANSPORT = asciiBytes(edgeRoutingDefaults.transport)
 
-/** A scanner for one set of limits; one body at a time. */
+/** Which route's events a scanner writes. */
+export type ScanRouting = "drain" | "edge"
+
+/** Events per transport of an edge batch, by the transport's bytes. */
+interface TransportTally {
+  readonly bytes: Buffer
+  readonly name: string
+  count: number
+}
+
+/** A scanner for one set of limits and one route; one body at a time. */
 export class DrainScanner extends JsonByteReader {
   private seen = 0
   private levelNumber = 0
@@ -85,28 +111,55 @@ export class DrainScanner extends JsonByteReader {
   private readonly timestamps = new TimestampReader()
   private receivedAtText = ""
   private receivedAt = Number.NaN
+  private readonly edge: boolean
+  // Edge only: the agent's id as JSON, each event's routing fields, and the batch's transports.
+  private agentId: string | null = null
+  private agentText = "null"
+  private indexStart = 0
+  private indexEnd = 0
+  private sourcetypeStart = 0
+  private sourcetypeEnd = 0
+  private transportStart = 0
+  private transportEnd = 0
+  private tallies: Array<TransportTally> = []
+  private lastTally: TransportTally | undefined
 
-  constructor(private readonly limits: BatchLimits) {
+  constructor(private readonly limits: BatchLimits, routing: ScanRouting = "drain") {
     super()
+    this.edge = routing === "edge"
   }
 
   /**
    * Scans the body `body`. When it is a valid batch of the common shape,
    * writes its rows to `out` (comma-separated, after a comma when `out` is
    * not empty) and answers how many; else answers `fallback` and leaves
-   * `out` as it was.
+   * `out` as it was. An edge scanner writes `agentId` into every row.
    */
-  scan(body: Buffer, receivedAt: number, out: ByteWriter): number {
+  scan(body: Buffer, receivedAt: number, out: ByteWriter, agentId: string | null = null): number {
     this.reset(body, 0, body.length)
     if (receivedAt !== this.receivedAt) {
       this.receivedAt = receivedAt
       this.receivedAtText = JSON.stringify(receivedAt)
+    }
+    if (agentId !== this.agentId) {
+      this.agentId = agentId
+      this.agentText = JSON.stringify(agentId)
+    }
+    if (this.edge) {
+      this.tallies = []
+      this.lastTally = undefined
     }
     const mark = out.length
     const count = this.body(out)
     if (count === fallback) out.truncate(mark)
     this.release()
     return count
+  }
+
+  /** The events per transport of the batch just scanned (`count` of them). */
+  transports(count: number): TransportCounts {
+    if (!this.edge) return [["http", count]]
+    return this.tallies.map((t) => [t.name, t.count] as const)
   }
 
   private body(out: ByteWriter): number {
@@ -171,6 +224,7 @@ export class DrainScanner extends JsonByteReader {
     }
     if ((this.seen & REQUIRED) !== REQUIRED) return false
     this.write(out)
+    if (this.edge) this.tally()
     return true
   }
 
@@ -181,12 +235,15 @@ export class DrainScanner extends JsonByteReader {
     switch (keyEnd - keyStart) {
       case 10:
         if (equals(buf, keyStart, keyEnd, K_PROJECT)) bit = F_PROJECT
+        else if (this.edge && equals(buf, keyStart, keyEnd, K_SOURCETYPE)) bit = F_SOURCETYPE
         break
       case 9:
         if (equals(buf, keyStart, keyEnd, K_TIMESTAMP)) bit = F_TIMESTAMP
+        else if (this.edge && equals(buf, keyStart, keyEnd, K_TRANSPORT)) bit = F_TRANSPORT
         break
       case 5:
         if (equals(buf, keyStart, keyEnd, K_LEVEL)) bit = F_LEVEL
+        else if (this.edge && equals(buf, keyStart, keyEnd, K_INDEX)) bit = F_INDEX
         break
       case 7:
         if (equals(buf, keyStart, keyEnd, K_SERVICE)) bit = F_SERVICE
@@ -231,8 +288,54 @@ export class DrainScanner extends JsonByteReader {
         return this.strPlain && this.timestamp()
       case F_LEVEL:
         return this.strPlain && this.level()
+      case F_INDEX:
+        this.indexStart = this.strStart
+        this.indexEnd = this.strEnd
+        return this.routingValue()
+      case F_SOURCETYPE:
+        this.sourcetypeStart = this.strStart
+        this.sourcetypeEnd = this.strEnd
+        return this.routingValue()
+      case F_TRANSPORT:
+        this.transportStart = this.strStart
+        this.transportEnd = this.strEnd
+        return this.routingValue()
     }
     return false
+  }
+
+  /** The routing field just scanned: plain, 1 to 64 characters (the rest is the stamp's to word). */
+  private routingValue(): boolean {
+    const length = this.strEnd - this.strStart
+    return this.strPlain && length >= 1 && length <= maxRoutingLength
+  }
+
+  /** Counts the current event under its transport (in order of first appearance, as for decoded events). */
+  private tally(): void {
+    const own = (this.seen & F_TRANSPORT) !== 0
+    let t = this.lastTally
+    if (t === undefined || !this.isTransportOf(t, own)) {
+      t = this.tallies.find((x) => this.isTransportOf(x, own))
+      if (t === undefined) {
+        t = own
+          ? {
+            bytes: Buffer.from(this.buf.subarray(this.transportStart, this.transportEnd)),
+            name: this.buf.toString("latin1", this.transportStart, this.transportEnd),
+            count: 0
+          }
+          : { bytes: DEFAULT_TRANSPORT, name: edgeRoutingDefaults.transport, count: 0 }
+        this.tallies.push(t)
+      }
+      this.lastTally = t
+    }
+    t.count++
+  }
+
+  /** Whether the current event's transport (its own, or the default) is `t`'s. */
+  private isTransportOf(t: TransportTally, own: boolean): boolean {
+    return own
+      ? equals(this.buf, this.transportStart, this.transportEnd, t.bytes)
+      : t.name === edgeRoutingDefaults.transport
   }
 
   /**
@@ -296,6 +399,7 @@ export class DrainScanner extends JsonByteReader {
     // Plain fields are copies of the body's bytes; a re-encoded string takes at most 3 bytes of UTF-8 per code unit.
     out.reserve(
       128 + this.receivedAtText.length + metadataBytes +
+        (this.edge ? this.agentText.length * 3 + 3 * (maxRoutingLength + 3) : 0) +
         (project === undefined ? this.projectEnd - this.projectStart + 2 : 3 * project.length) +
         (service === undefined ? this.serviceEnd - this.serviceStart + 2 : 3 * service.length) +
         (message === undefined ? this.messageEnd - this.messageStart + 2 : 3 * message.length)
@@ -323,7 +427,8 @@ export class DrainScanner extends JsonByteReader {
     at = project === undefined
       ? copyWords(dstView, dst, at, srcView, src, this.projectStart - 1, this.projectEnd + 1)
       : putUtf8(dst, at, project)
-    at = copyBytes(dst, at, AGENT_INDEX_TRANSPORT, 0, AGENT_INDEX_TRANSPORT.length)
+    if (this.edge) at = this.writeRouting(dst, at)
+    else at = copyBytes(dst, at, AGENT_INDEX_TRANSPORT, 0, AGENT_INDEX_TRANSPORT.length)
     if ((this.seen & F_METADATA) === 0) at = copyBytes(dst, at, EMPTY_METADATA, 0, EMPTY_METADATA.length)
     else if (this.metadataText !== undefined) at = putUtf8(dst, at, this.metadataText)
     else if (this.metadataEnd - this.metadataStart === this.metadataCompact) {
@@ -331,5 +436,28 @@ export class DrainScanner extends JsonByteReader {
     } else at = copyCompact(dst, at, src, this.metadataStart, this.metadataEnd)
     dst[at++] = CLOSE_BRACKET
     out.length = at
+  }
+
+  /** `,agent,index,sourcetype,transport,` of an edge event (its own routing, or the defaults). */
+  private writeRouting(dst: Buffer, at: number): number {
+    const src = this.buf
+    dst[at++] = COMMA
+    at = putUtf8(dst, at, this.agentText)
+    dst[at++] = COMMA
+    at = (this.seen & F_INDEX) === 0
+      ? copyBytes(dst, at, DEFAULT_INDEX, 0, DEFAULT_INDEX.length)
+      : copyBytes(dst, at, src, this.indexStart - 1, this.indexEnd + 1)
+    dst[at++] = COMMA
+    at = (this.seen & F_SOURCETYPE) === 0
+      ? copyBytes(dst, at, DEFAULT_SOURCETYPE, 0, DEFAULT_SOURCETYPE.length)
+      : copyBytes(dst, at, src, this.sourcetypeStart - 1, this.sourcetypeEnd + 1)
+    dst[at++] = COMMA
+    if ((this.seen & F_TRANSPORT) === 0) {
+      dst[at++] = QUOTE
+      at = copyBytes(dst, at, DEFAULT_TRANSPORT, 0, DEFAULT_TRANSPORT.length)
+      dst[at++] = QUOTE
+    } else at = copyBytes(dst, at, src, this.transportStart - 1, this.transportEnd + 1)
+    dst[at++] = COMMA
+    return at
   }
 }

@@ -23,7 +23,7 @@ import * as ErrorBody from "./ErrorBody.js"
 export const path = "/api/v1/edge/logs"
 
 /** The longest routing field an agent may send. */
-export const maxRoutingLength = 64
+export const maxRoutingLength = DrainBatch.maxRoutingLength
 
 const routingFields = ["index", "sourcetype", "transport"] as const
 
@@ -51,9 +51,9 @@ export const stamp = (
     out[i] = {
       ...events[i]!,
       agentId: principal.agentId ?? null,
-      index: fields["index"] ?? "main",
-      sourcetype: fields["sourcetype"] ?? "edge",
-      transport: fields["transport"] ?? "edge"
+      index: fields["index"] ?? DrainBatch.edgeRoutingDefaults.index,
+      sourcetype: fields["sourcetype"] ?? DrainBatch.edgeRoutingDefaults.sourcetype,
+      transport: fields["transport"] ?? DrainBatch.edgeRoutingDefaults.transport
     }
   }
   const problems = Object.keys(details).length
@@ -69,6 +69,7 @@ export const stamp = (
 /** The edge door: agent tokens only. */
 export const edgeDoor: Effect.Effect<Door, never, AgentAuth> = Effect.map(AgentAuth, (auth) => ({
   transport: "edge",
+  scanner: "edge",
   stamp,
   authenticate: (headers) =>
     Effect.gen(function*() {

@@ -20,6 +20,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ByteWriter } from "@sluice/core/ByteWriter"
+import { type TransportCounts, transports } from "@sluice/core/EventBatch"
 import { encodeRow } from "@sluice/core/EventRow"
 import { levelWords } from "@sluice/core/Level"
 import * as Either from "effect/Either"
@@ -44,8 +45,9 @@ import {
   utf8,
   whitespace
 } from "../../../test/support/JsonTokens.js"
-import { type BatchLimits, decode, defaultLimits } from "../src/DrainBatch.js"
-import { DrainScanner, fallback } from "../src/DrainScanner.js"
+import { type BatchLimits, decode, defaultLimits, maxRoutingLength } from "../src/DrainBatch.js"
+import { DrainScanner, fallback, type ScanRouting } from "../src/DrainScanner.js"
+import { stamp } from "../src/EdgeRoutes.js"
 
 const receivedAt = 1_764_021_600_123
 
@@ -53,22 +55,43 @@ const smallLimits: BatchLimits = { maxEvents: 3, maxMessageBytes: 10 }
 /** The smallest limits that still let a body through: one event, an empty message. */
 const tinyLimits: BatchLimits = { maxEvents: 1, maxMessageBytes: 0 }
 
+/** The route a body is scanned for: the drain's, or the edge's for one agent. */
+interface Route {
+  readonly routing: ScanRouting
+  readonly agentId: string | null
+}
+const drainRoute: Route = { routing: "drain", agentId: null }
+const edgeRoute: Route = { routing: "edge", agentId: "agt-7f3a\"é" }
+
 interface Subject {
   readonly limits: BatchLimits
+  readonly route: Route
   /** Reused across bodies, as the drain's routes reuse theirs. */
   readonly scanner: DrainScanner
 }
 
-const subjectOf = (limits: BatchLimits): Subject => ({ limits, scanner: new DrainScanner(limits) })
+const subjectOf = (limits: BatchLimits, route = drainRoute): Subject => ({
+  limits,
+  route,
+  scanner: new DrainScanner(limits, route.routing)
+})
 
 // --- the contract -------------------------------------------------------------
 
 type Verdict =
-  | { readonly _tag: "Accepted"; readonly count: number; readonly rows: string }
+  | {
+    readonly _tag: "Accepted"
+    readonly count: number
+    readonly rows: string
+    readonly transports: TransportCounts
+  }
   | { readonly _tag: "Refused"; readonly why: string }
 
-/** What the slow path makes of the body: `JSON.parse` of its UTF-8 text, then `DrainBatch.decode`. */
-const oracle = (limits: BatchLimits, body: Buffer, at: number): Verdict => {
+/**
+ * What the slow path makes of the body: `JSON.parse` of its UTF-8 text, then
+ * `DrainBatch.decode`, then on the edge route `EdgeRoutes.stamp`.
+ */
+const oracle = (limits: BatchLimits, body: Buffer, at: number, route = drainRoute): Verdict => {
   let input: unknown
   try {
     input = JSON.parse(body.toString("utf8"))
@@ -76,15 +99,24 @@ const oracle = (limits: BatchLimits, body: Buffer, at: number): Verdict => {
     return { _tag: "Refused", why: "not JSON" }
   }
   const decoded = decode(input, limits, at)
-  return Either.isRight(decoded)
-    ? { _tag: "Accepted", count: decoded.right.length, rows: decoded.right.map(encodeRow).join(",") }
-    : { _tag: "Refused", why: decoded.left._tag }
+  if (Either.isLeft(decoded)) return { _tag: "Refused", why: decoded.left._tag }
+  const events = route.routing === "drain"
+    ? Either.right(decoded.right)
+    : stamp(decoded.right, input, { kind: "agent", id: `agent:${route.agentId}`, agentId: route.agentId ?? undefined })
+  return Either.isRight(events)
+    ? {
+      _tag: "Accepted",
+      count: events.right.length,
+      rows: events.right.map(encodeRow).join(","),
+      transports: transports(events.right)
+    }
+    : { _tag: "Refused", why: events.left._tag }
 }
 
 /** The oracle's verdict, computed once per body. */
-const lazyVerdict = (limits: BatchLimits, body: Buffer, at: number): () => Verdict => {
+const lazyVerdict = (limits: BatchLimits, body: Buffer, at: number, route = drainRoute): () => Verdict => {
   let verdict: Verdict | undefined
-  return () => (verdict ??= oracle(limits, body, at))
+  return () => (verdict ??= oracle(limits, body, at, route))
 }
 
 /**
@@ -97,10 +129,11 @@ const scanInto = (
   body: Buffer,
   at: number,
   verdict: () => Verdict,
-  shown: string
+  shown: string,
+  agentId: string | null = null
 ): number => {
   const before = Buffer.from(writer.buffer.subarray(0, writer.length))
-  const count = scanner.scan(body, at, writer)
+  const count = scanner.scan(body, at, writer, agentId)
   if (count === fallback) {
     expect(writer.length, `fallback wrote bytes for ${shown}`).toBe(before.length)
   } else {
@@ -112,6 +145,7 @@ const scanInto = (
     const written = writer.buffer.subarray(before.length, writer.length)
     expect(written.toString("utf8"), `the rows of ${shown}`).toBe(expected.toString("utf8"))
     expect(written.toString("hex"), `the row bytes of ${shown}`).toBe(expected.toString("hex"))
+    expect(scanner.transports(count), `the transports of ${shown}`).toEqual(v._tag === "Accepted" ? v.transports : [])
   }
   expect(writer.buffer.subarray(0, before.length).equals(before), `the earlier bytes, scanning ${shown}`).toBe(true)
   return count
@@ -131,15 +165,17 @@ const prefixedWriter = (): ByteWriter => {
  */
 const check = (subject: Subject, body: Buffer, at = receivedAt): number => {
   const shown = show(body)
-  const verdict = lazyVerdict(subject.limits, body, at)
-  const count = scanInto(subject.scanner, new ByteWriter(16), body, at, verdict, shown)
+  const { agentId } = subject.route
+  const verdict = lazyVerdict(subject.limits, body, at, subject.route)
+  const count = scanInto(subject.scanner, new ByteWriter(16), body, at, verdict, shown, agentId)
   const again = scanInto(
-    new DrainScanner(subject.limits),
+    new DrainScanner(subject.limits, subject.route.routing),
     prefixedWriter(),
     body,
     at,
     verdict,
-    `${shown} (a new scanner, after an earlier row)`
+    `${shown} (a new scanner, after an earlier row)`,
+    agentId
   )
   expect(again, `a new scanner on ${shown}`).toBe(count)
   return count
@@ -544,6 +580,25 @@ const metadataKey = (odd: number, unusual: number): fc.Arbitrary<Buffer> =>
   )
 
 const eventFields = ["project_id", "timestamp", "level", "service", "message", "metadata"] as const
+/** The edge's extension fields (unknown keys to the drain). */
+const routingFields = ["index", "sourcetype", "transport"] as const
+
+/** Routing values the scanner must take: plain, 1 to 64 characters, from a small pool so that transports repeat. */
+const cleanRouting = pick<string>(
+  [4, fc.constantFrom("main", "edge", "unix", "tcp", "file", "nginx")],
+  [2, plainText(1, 12)],
+  [1, fc.constantFrom("t".repeat(maxRoutingLength), "{", " ")]
+)
+
+/** Values of a routing field: clean ones, strings around the length limit and with escapes, other kinds. */
+const routingValue = (odd: number): fc.Arbitrary<Node> =>
+  pick<Node>(
+    [8, cleanRouting.map(str)],
+    [3, stringBody(maxRoutingLength, "characters", odd, 1).map(str)],
+    [1, fc.constantFrom(0, maxRoutingLength + 1).map((n) => str("t".repeat(n)))],
+    [1, fc.constantFrom("edg\\u0065", "\\u0065dge", "é").map(str)],
+    [odd + 1, weird]
+  )
 type EventField = (typeof eventFields)[number]
 
 /** Where a body may break: each has its own weight of what breaks it. */
@@ -607,6 +662,8 @@ const tokenBodies = (limits: BatchLimits, odd: (area: Area) => number, unusual: 
         unknownValue(odd("unknown"), unusual)
       )
     ],
+    [3, fc.tuple(fc.constantFrom(...routingFields, "Index", "transport ").map(key), routingValue(odd("fields")))],
+    [unusual, fc.tuple(fc.constantFrom("ind\\u0065x", "transp\\u006frt").map(key), cleanRouting.map(str))],
     [
       3,
       fc.oneof(
@@ -651,6 +708,17 @@ const tokenBodies = (limits: BatchLimits, odd: (area: Area) => number, unusual: 
     service: required(fields.service),
     message: required(fields.message),
     metadata: fc.option(fields.metadata, { freq: 2 }),
+    // The edge's routing, each field at most once (repeats come with the extras).
+    routing: pick<ReadonlyArray<readonly [string, Node]>>(
+      [2, fc.constant([])],
+      [
+        1,
+        fc.uniqueArray(fc.tuple(fc.constantFrom(...routingFields), routingValue(odd("fields"))), {
+          maxLength: 3,
+          selector: ([k]) => k
+        })
+      ]
+    ),
     order,
     extras
   }).map((e) => {
@@ -659,6 +727,7 @@ const tokenBodies = (limits: BatchLimits, odd: (area: Area) => number, unusual: 
       const value = e[field]
       if (value !== null) members.push([key(field), value])
     }
+    for (const [field, value] of e.routing) members.push([key(field), value])
     return obj(insert(members, e.extras))
   })
 
@@ -789,11 +858,16 @@ const cleanBodies = (limits: BatchLimits): fc.Arbitrary<Buffer> => {
     service: name.map(str),
     message: message.map(str),
     metadata: fc.option(metadata, { freq: 3 }),
-    unknown: unknownMembers(eventFields)
-  }).chain(({ metadata: m, unknown, ...known }) => {
+    routing: fc.uniqueArray(fc.tuple(fc.constantFrom(...routingFields), cleanRouting), {
+      maxLength: 3,
+      selector: ([k]) => k
+    }),
+    unknown: unknownMembers([...eventFields, ...routingFields])
+  }).chain(({ metadata: m, routing, unknown, ...known }) => {
     const members: Array<readonly [Buffer, Node]> = [
       ...Object.entries(known).map(([k, v]) => [key(k), v] as const),
       ...(m === null ? [] : [[key("metadata"), m] as const]),
+      ...routing.map(([k, v]) => [key(k), str(v)] as const),
       ...unknown
     ]
     return fc.shuffledSubarray(members, { minLength: members.length }).map(obj)
@@ -816,14 +890,16 @@ const receiveTime = fc.constantFrom(receivedAt, receivedAt, receivedAt, received
 // --- the properties -----------------------------------------------------------
 
 const settings = [
-  { name: "default limits", limits: defaultLimits, numRuns: 6000 },
-  { name: "small limits", limits: smallLimits, numRuns: 6000 },
-  { name: "tiny limits", limits: tinyLimits, numRuns: 1500 }
+  { name: "the drain, default limits", limits: defaultLimits, route: drainRoute, numRuns: 6000 },
+  { name: "the drain, small limits", limits: smallLimits, route: drainRoute, numRuns: 6000 },
+  { name: "the drain, tiny limits", limits: tinyLimits, route: drainRoute, numRuns: 1500 },
+  { name: "the edge, default limits", limits: defaultLimits, route: edgeRoute, numRuns: 4000 },
+  { name: "the edge, small limits", limits: smallLimits, route: edgeRoute, numRuns: 3000 }
 ] as const
 
-for (const { limits, name, numRuns } of settings) {
-  describe(`the scanner agrees with the oracle, ${name}`, () => {
-    const subject = subjectOf(limits)
+for (const { limits, name, numRuns, route } of settings) {
+  describe(`the scanner agrees with the oracle: ${name}`, () => {
+    const subject = subjectOf(limits, route)
     const adversarial = anyBody(limits)
     const clean = cleanBodies(limits)
 
@@ -835,7 +911,7 @@ for (const { limits, name, numRuns } of settings) {
     }, { fastCheck: { numRuns } })
 
     it.prop("never steps aside on the common shape", [clean, receiveTime], ([body, at]) => {
-      const verdict = oracle(limits, body, at)
+      const verdict = oracle(limits, body, at, route)
       expect(verdict._tag, `the oracle on ${show(body)}`).toBe("Accepted")
       const count = check(subject, body, at)
       expect(count, `the scanner on ${show(body)}`).toBe(verdict._tag === "Accepted" ? verdict.count : fallback)
@@ -847,9 +923,12 @@ for (const { limits, name, numRuns } of settings) {
       const writer = new ByteWriter(16)
       const alone: Array<string> = []
       for (const body of bodies) {
-        scanInto(subject.scanner, writer, body, receivedAt, lazyVerdict(limits, body, receivedAt), show(body))
+        const verdict = lazyVerdict(limits, body, receivedAt, route)
+        scanInto(subject.scanner, writer, body, receivedAt, verdict, show(body), route.agentId)
         const own = new ByteWriter(16)
-        if (subject.scanner.scan(body, receivedAt, own) !== fallback) alone.push(own.take().toString("hex"))
+        if (subject.scanner.scan(body, receivedAt, own, route.agentId) !== fallback) {
+          alone.push(own.take().toString("hex"))
+        }
       }
       expect(writer.take().toString("hex")).toBe(alone.join(COMMA.toString("hex")))
     }, { fastCheck: { numRuns: Math.round(numRuns / 10) } })
