@@ -10,84 +10,13 @@ import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
+import { load, post, sleep, table } from "./httpload.mjs"
 import { drainBody as makeBody, freePort, machine, peakRssMb, start, stop, tempDir } from "./lib.mjs"
 
 const seconds = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 5)
-const warmupMs = 1000
 const token = "bench-drain-token-0123456789abcdef"
 const sizes = [100, 500]
 const concurrencies = [1, 16, 64]
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-const post = (agent, port, body) =>
-  new Promise((resolve) => {
-    const t0 = performance.now()
-    const req = http.request({
-      host: "127.0.0.1",
-      port,
-      path: "/v1/drain",
-      method: "POST",
-      agent,
-      headers: { "content-type": "application/json", "content-length": body.length, authorization: token }
-    }, (res) => {
-      res.resume()
-      res.on("end", () => resolve({ status: res.statusCode, ms: performance.now() - t0 }))
-    })
-    req.on("error", (e) => resolve({ status: 0, ms: performance.now() - t0, error: e.message }))
-    req.end(body)
-  })
-
-const percentile = (sorted, p) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
-
-const load = async (port, batch, concurrency) => {
-  const bodies = Array.from({ length: 16 }, (_, s) => makeBody(batch, s))
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-  const latencies = []
-  let events = 0
-  let requests = 0
-  let failed = 0
-  let firstError
-  let measuring = false
-  let done = false
-  const client = async (c) => {
-    let i = c
-    while (!done) {
-      const r = await post(agent, port, bodies[i++ % bodies.length])
-      if (!measuring) continue
-      requests++
-      if (r.status === 202) {
-        events += batch
-        latencies.push(r.ms)
-      } else {
-        failed++
-        firstError ??= r.error ?? `HTTP ${r.status}`
-      }
-    }
-  }
-  const clients = Array.from({ length: concurrency }, (_, c) => client(c))
-  await sleep(warmupMs)
-  measuring = true
-  const t0 = performance.now()
-  await sleep(seconds * 1000)
-  measuring = false
-  const elapsed = (performance.now() - t0) / 1000
-  done = true
-  await Promise.all(clients)
-  agent.destroy()
-  latencies.sort((a, b) => a - b)
-  return {
-    batch,
-    concurrency,
-    eventsPerSec: Math.round(events / elapsed),
-    requestsPerSec: Math.round(requests / elapsed),
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    failed,
-    firstError
-  }
-}
 
 const waitFor = async (check, timeoutMs, what) => {
   const deadline = Date.now() + timeoutMs
@@ -141,23 +70,14 @@ const server = HttpLayerRouter.serve(route, { disableLogger: true, disableListen
 NodeRuntime.runMain(Layer.launch(Layer.locally(server, HttpMiddleware.currentTracerDisabledWhen, () => true)))
 `
 
-const ms = (x) => (Number.isNaN(x) ? "-" : x.toFixed(2)).padStart(7)
-
-const table = (title, rows) => {
-  console.log(`\n${title}`)
-  console.log("batch  clients   events/s      req/s   p50 ms   p99 ms  non-202")
-  for (const r of rows) {
-    console.log(
-      `${String(r.batch).padStart(5)}  ${String(r.concurrency).padStart(7)}  ${String(r.eventsPerSec).padStart(9)}  ${
-        String(r.requestsPerSec).padStart(9)
-      }  ${ms(r.p50)}  ${ms(r.p99)}  ${String(r.failed).padStart(7)}${r.firstError ? `  (${r.firstError})` : ""}`
-    )
-  }
-}
+const bodiesOf = (batch) => Array.from({ length: 16 }, (_, s) => makeBody(batch, s))
+const drainTarget = (port) => ({ port, path: "/v1/drain", headers: { authorization: token } })
 
 const matrix = async (port) => {
   const rows = []
-  for (const batch of sizes) for (const c of concurrencies) rows.push(await load(port, batch, c))
+  for (const batch of sizes) {
+    for (const c of concurrencies) rows.push(await load(drainTarget(port), batch, bodiesOf(batch), c, seconds))
+  }
   return rows
 }
 
@@ -204,7 +124,7 @@ const main = async () => {
   try {
     await waitFor(async () => (await get(barePort, "/")) !== 0, 10_000, "the bare server")
     await waitFor(async () => (await get(platformPort, "/")) !== 0, 10_000, "the platform route")
-    const probe = await post(false, httpPort, makeBody(1, 0))
+    const probe = await post(false, drainTarget(httpPort), makeBody(1, 0))
     if (probe.status !== 202) throw new Error(`sluice up answered ${probe.status} to POST /v1/drain`)
     console.log(`bench:drain  ${new Date().toISOString()}  ${machine()}  ${seconds}s per cell`)
     const sluice = await matrix(httpPort)

@@ -114,7 +114,8 @@ export class DrainScanner extends JsonByteReader {
   private readonly edge: boolean
   // Edge only: the agent's id as JSON, each event's routing fields, and the batch's transports.
   private agentId: string | null = null
-  private agentText = "null"
+  /** The agent's id as JSON, in UTF-8. */
+  private agentJson: Buffer = asciiBytes("null")
   private indexStart = 0
   private indexEnd = 0
   private sourcetypeStart = 0
@@ -143,7 +144,7 @@ export class DrainScanner extends JsonByteReader {
     }
     if (agentId !== this.agentId) {
       this.agentId = agentId
-      this.agentText = JSON.stringify(agentId)
+      this.agentJson = Buffer.from(JSON.stringify(agentId), "utf8")
     }
     if (this.edge) {
       this.tallies = []
@@ -315,7 +316,13 @@ export class DrainScanner extends JsonByteReader {
     const own = (this.seen & F_TRANSPORT) !== 0
     let t = this.lastTally
     if (t === undefined || !this.isTransportOf(t, own)) {
-      t = this.tallies.find((x) => this.isTransportOf(x, own))
+      t = undefined
+      for (const x of this.tallies) {
+        if (this.isTransportOf(x, own)) {
+          t = x
+          break
+        }
+      }
       if (t === undefined) {
         t = own
           ? {
@@ -399,7 +406,7 @@ export class DrainScanner extends JsonByteReader {
     // Plain fields are copies of the body's bytes; a re-encoded string takes at most 3 bytes of UTF-8 per code unit.
     out.reserve(
       128 + this.receivedAtText.length + metadataBytes +
-        (this.edge ? this.agentText.length * 3 + 3 * (maxRoutingLength + 3) : 0) +
+        (this.edge ? this.agentJson.length + 3 * (maxRoutingLength + 3) : 0) +
         (project === undefined ? this.projectEnd - this.projectStart + 2 : 3 * project.length) +
         (service === undefined ? this.serviceEnd - this.serviceStart + 2 : 3 * service.length) +
         (message === undefined ? this.messageEnd - this.messageStart + 2 : 3 * message.length)
@@ -442,7 +449,7 @@ export class DrainScanner extends JsonByteReader {
   private writeRouting(dst: Buffer, at: number): number {
     const src = this.buf
     dst[at++] = COMMA
-    at = putUtf8(dst, at, this.agentText)
+    at = copyBytes(dst, at, this.agentJson, 0, this.agentJson.length)
     dst[at++] = COMMA
     at = (this.seen & F_INDEX) === 0
       ? copyBytes(dst, at, DEFAULT_INDEX, 0, DEFAULT_INDEX.length)
