@@ -7,19 +7,18 @@
  * (bench-peers, 2026-11-24). With the index on, the indexer thread does this
  * (`IndexerWorker`).
  *
- * Passive checkpoints never block the committing connection; SQLite restarts
- * the WAL from its beginning once a checkpoint has copied all of it, so the
- * WAL stays around what 200 ms of commits write.
+ * How the WAL is kept bounded: `WalCheckpoint`.
  */
 import Database from "better-sqlite3"
 import { parentPort, workerData } from "node:worker_threads"
 import type { IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
+import * as WalCheckpoint from "./WalCheckpoint.js"
 
 const settings = workerData as Pick<IndexerSettings, "commitFile">
 const port = parentPort!
 
 const db = new Database(settings.commitFile, { timeout: 10_000 })
-db.pragma("wal_autocheckpoint = 0")
+const walCheckpoint = WalCheckpoint.make(db, { busyTimeoutMillis: 10_000 })
 
 /** At most one checkpoint per this many milliseconds. */
 const intervalMillis = 200
@@ -29,7 +28,7 @@ let timer: ReturnType<typeof setTimeout> | undefined
 const checkpoint = () => {
   timer = undefined
   last = Date.now()
-  db.pragma("wal_checkpoint(PASSIVE)")
+  walCheckpoint()
 }
 
 port.on("message", (message: ToIndexer) => {

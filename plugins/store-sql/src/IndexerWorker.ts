@@ -15,6 +15,7 @@ import { parentPort, workerData } from "node:worker_threads"
 import { decodeBatch, idsPerCommit } from "./EventRow.js"
 import type { FromIndexer, IndexerSettings, ToIndexer } from "./IndexerProtocol.js"
 import { blockEvents } from "./Migrations.js"
+import * as WalCheckpoint from "./WalCheckpoint.js"
 
 const settings = workerData as IndexerSettings
 const port = parentPort!
@@ -33,15 +34,15 @@ if (settings.niceness > 0) {
 
 const commits = new Database(settings.commitFile, { readonly: true, timeout: 10_000 })
 // A separate connection only to checkpoint the commit log's WAL into the
-// database file: passive, so it never blocks the committing thread.
+// database file (see WalCheckpoint).
 const checkpointer = new Database(settings.commitFile, { timeout: 10_000 })
-checkpointer.pragma("wal_autocheckpoint = 0")
+const walCheckpoint = WalCheckpoint.make(checkpointer, { busyTimeoutMillis: 10_000 })
 let lastCheckpoint = 0
 const checkpoint = (force: boolean) => {
   const now = Date.now()
   if (!force && now - lastCheckpoint < 200) return
   lastCheckpoint = now
-  checkpointer.pragma("wal_checkpoint(PASSIVE)")
+  walCheckpoint()
 }
 const search = new Database(settings.searchFile, { timeout: 10_000 })
 search.pragma("journal_mode = WAL")
