@@ -69,7 +69,11 @@ export const tokensLayer = (secrets: Secrets) => ControlPlane.tokenVerifier(secr
  * forward to (authenticated by the control plane's agent tokens).
  */
 export const routesLayer = (settings: Settings, data: DataLayout) => {
-  const drain = { maxBodyBytes: settings.drainMaxBytes, maxEvents: settings.drainMaxEvents }
+  const drain = {
+    maxBodyBytes: settings.drainMaxBytes,
+    maxEvents: settings.drainMaxEvents,
+    maxInFlightBytes: settings.drainMaxInFlightBytes
+  }
   return Layer.mergeAll(
     HttpDrain.layer(drain),
     EdgeRoutes.layer(drain).pipe(Layer.provide(ControlPlane.agentAuth)),

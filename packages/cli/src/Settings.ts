@@ -316,6 +316,12 @@ export const definitions = {
     env: "SLUICE_DRAIN_MAX_EVENTS",
     schema: positiveInt,
     default: "10000"
+  }),
+  drainMaxInFlightBytes: def({
+    key: "drain.max_inflight_bytes",
+    env: "SLUICE_DRAIN_MAX_INFLIGHT_BYTES",
+    schema: positiveInt,
+    default: "67108864"
   })
 } as const
 

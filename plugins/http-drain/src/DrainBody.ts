@@ -39,6 +39,16 @@ export class UnsupportedEncoding extends Schema.TaggedError<UnsupportedEncoding>
   }
 }
 
+/** The route holds as many body bytes as its budget allows (429); see `BodyBudget`. */
+export class BodyBudgetFull extends Schema.TaggedError<BodyBudgetFull>()("BodyBudgetFull", {}) {
+  override get message() {
+    return "the server holds as many request bodies as it may"
+  }
+}
+
+/** Takes bytes of a request's share of the body budget; `false` when the budget is spent. */
+export type Charge = (bytes: number) => boolean
+
 /** The body could not be read or decoded: a broken upload, bad compression, not UTF-8 JSON (400). */
 export class MalformedBody extends Schema.TaggedError<MalformedBody>()("MalformedBody", {
   reason: Schema.String
@@ -72,10 +82,10 @@ const malformed = (reason: string) => (cause: unknown) =>
   new MalformedBody({ reason: `${reason}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
 // On a Node request: one listener per event, no stream machinery. Past the
-// limit the listeners go and the rest of the body is discarded (`resume`),
-// so the 413 can still be sent on this connection.
-const collectNode = (incoming: IncomingMessage, limit: number) =>
-  Effect.async<Buffer, PayloadTooLarge | MalformedBody>((resume) => {
+// limit (or the budget) the listeners go and the rest of the body is
+// discarded (`resume`), so the 413 (429) can still be sent on this connection.
+const collectNode = (incoming: IncomingMessage, limit: number, charge: Charge) =>
+  Effect.async<Buffer, PayloadTooLarge | BodyBudgetFull | MalformedBody>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
     const detach = () => {
@@ -89,6 +99,10 @@ const collectNode = (incoming: IncomingMessage, limit: number) =>
         detach()
         incoming.resume()
         resume(Effect.fail(new PayloadTooLarge({ limit, decompressed: false })))
+      } else if (!charge(chunk.length)) {
+        detach()
+        incoming.resume()
+        resume(Effect.fail(new BodyBudgetFull()))
       } else {
         chunks.push(chunk)
       }
@@ -112,21 +126,24 @@ const collectNode = (incoming: IncomingMessage, limit: number) =>
   })
 
 // Elsewhere (e.g. a web handler), the platform's stream, counted.
-const collectStream = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+const collectStream = (request: HttpServerRequest.HttpServerRequest, limit: number, charge: Charge) =>
   Stream.runFoldEffect(
     request.stream.pipe(Stream.mapError(malformed("the request body could not be read"))),
     { chunks: new Array<Uint8Array>(), size: 0 },
-    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, PayloadTooLarge> => {
+    (acc, chunk): Effect.Effect<{ chunks: Array<Uint8Array>; size: number }, PayloadTooLarge | BodyBudgetFull> => {
       acc.size += chunk.length
       if (acc.size > limit) return Effect.fail(new PayloadTooLarge({ limit, decompressed: false }))
+      if (!charge(chunk.length)) return Effect.fail(new BodyBudgetFull())
       acc.chunks.push(chunk)
       return Effect.succeed(acc)
     }
   ).pipe(Effect.map((acc) => Buffer.concat(acc.chunks, acc.size)))
 
-const collect = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
+const collect = (request: HttpServerRequest.HttpServerRequest, limit: number, charge: Charge) => {
   const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-  return incoming instanceof IncomingMessage ? collectNode(incoming, limit) : collectStream(request, limit)
+  return incoming instanceof IncomingMessage
+    ? collectNode(incoming, limit, charge)
+    : collectStream(request, limit, charge)
 }
 
 const inflate = (encoding: Exclude<Encoding, "identity">, input: Buffer, limit: number) =>
@@ -144,22 +161,31 @@ const inflate = (encoding: Exclude<Encoding, "identity">, input: Buffer, limit: 
     else Zlib.brotliDecompress(input, options, done)
   })
 
+type ReadError = PayloadTooLarge | UnsupportedEncoding | BodyBudgetFull | MalformedBody
+
 /**
  * The request body, decompressed, at most `limit` bytes; fails with
- * `PayloadTooLarge`, `UnsupportedEncoding` or `MalformedBody`.
+ * `PayloadTooLarge`, `UnsupportedEncoding` or `MalformedBody`. Every byte
+ * read, and the decompressed body, is charged to `charge` first
+ * (`BodyBudgetFull` when it refuses).
  */
 export const read = (
   request: HttpServerRequest.HttpServerRequest,
   headers: Headers.Headers,
-  limit: number
-): Effect.Effect<Buffer, PayloadTooLarge | UnsupportedEncoding | MalformedBody> =>
-  Effect.suspend((): Effect.Effect<Buffer, PayloadTooLarge | UnsupportedEncoding | MalformedBody> => {
+  limit: number,
+  charge: Charge = () => true
+): Effect.Effect<Buffer, ReadError> =>
+  Effect.suspend((): Effect.Effect<Buffer, ReadError> => {
     const encoding = encodingOf(headers["content-encoding"])
     if (typeof encoding !== "string") return Effect.fail(encoding)
     const declared = Number(headers["content-length"])
     if (declared > limit) return Effect.fail(new PayloadTooLarge({ limit, decompressed: false }))
-    const body = collect(request, limit)
-    return encoding === "identity" ? body : Effect.flatMap(body, (compressed) => inflate(encoding, compressed, limit))
+    const body = collect(request, limit, charge)
+    if (encoding === "identity") return body
+    return body.pipe(
+      Effect.flatMap((compressed) => inflate(encoding, compressed, limit)),
+      Effect.filterOrFail((inflated) => charge(inflated.length), () => new BodyBudgetFull())
+    )
   })
 
 /** Parses the body as JSON; `MalformedBody` when it is not. */

@@ -30,6 +30,7 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { BodyBudget } from "./BodyBudget.js"
 import * as DrainBatch from "./DrainBatch.js"
 import * as DrainBody from "./DrainBody.js"
 import { DrainScanner, fallback, type ScanRouting } from "./DrainScanner.js"
@@ -44,14 +45,20 @@ export interface DrainOptions extends DrainBatch.BatchLimits {
   readonly highWatermark: number
   /** The `Retry-After` of a 429 or 503, in seconds. */
   readonly retryAfterSeconds: number
+  /** The most body bytes the route holds at once, read, decompressed and decoded (429 past it; see `BodyBudget`). */
+  readonly maxInFlightBytes: number
 }
 
-/** SPEC §2 defaults: 10 MiB bodies, 10,000 events, 1 MiB messages, 429 above 80 % of the queue. */
+/**
+ * SPEC §2 defaults: 10 MiB bodies, 10,000 events, 1 MiB messages, 429 above
+ * 80 % of the queue; and 64 MiB of bodies held at once.
+ */
 export const defaultOptions: DrainOptions = {
   ...DrainBatch.defaultLimits,
   maxBodyBytes: 10 * 1024 * 1024,
   highWatermark: 0.8,
-  retryAfterSeconds: 1
+  retryAfterSeconds: 1,
+  maxInFlightBytes: 64 * 1024 * 1024
 }
 
 /** The drain's path. */
@@ -80,6 +87,7 @@ export const tokenOf = (header: string | undefined): string | undefined => {
 
 type Failure =
   | DrainBody.PayloadTooLarge
+  | DrainBody.BodyBudgetFull
   | DrainBody.UnsupportedEncoding
   | DrainBody.MalformedBody
   | DrainBatch.TooManyEvents
@@ -145,6 +153,7 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
     const inFlight = IdempotencyKeys.make()
     // Requests are scanned one at a time (synchronously), so one scanner serves all.
     const scanner = door.scanner === undefined ? undefined : new DrainScanner(options, door.scanner)
+    const budget = new BodyBudget(options.maxInFlightBytes)
     const retryAfter = { "retry-after": String(options.retryAfterSeconds) }
     const rejectedInvalid = rejected("invalid")
     const rejectedTooLarge = rejected("too_large")
@@ -161,6 +170,12 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
     const accepted = () => ErrorBody.json(202, { status: "accepted" })
     const saturated = () =>
       ErrorBody.json(429, { error: "server saturated", code: "backpressure_triggered" }, retryAfter)
+    // Refused before its body is read: closing the connection spares reading (and discarding) it.
+    const saturatedUnread = () =>
+      ErrorBody.json(429, { error: "server saturated", code: "backpressure_triggered" }, {
+        ...retryAfter,
+        connection: "close"
+      })
 
     const toResponse = (failure: Failure): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
       switch (failure._tag) {
@@ -181,6 +196,7 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
             ErrorBody.error("validation_error", failure.message, { details: failure.details })
           )
         case "Backpressure":
+        case "BodyBudgetFull":
           return Effect.succeed(saturated())
         case "QueueClosed":
           return Effect.succeed(ErrorBody.error("service_unavailable", failure.message, { headers: retryAfter }))
@@ -198,12 +214,17 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
     }
 
     // The batch as rows straight from the bytes when the scanner takes it, else parsed and decoded
-    // (which also words every refusal).
+    // (which also words every refusal). Its decoded form is charged as much as the body again.
     const decodeBody = (
       body: Buffer,
       receivedAt: number,
-      principal: Principal
-    ): Effect.Effect<EventBatch, DrainBody.MalformedBody | DrainBatch.TooManyEvents | DrainBatch.InvalidBatch> => {
+      principal: Principal,
+      charge: DrainBody.Charge
+    ): Effect.Effect<
+      EventBatch,
+      DrainBody.BodyBudgetFull | DrainBody.MalformedBody | DrainBatch.TooManyEvents | DrainBatch.InvalidBatch
+    > => {
+      if (!charge(body.length + 1024)) return Effect.fail(new DrainBody.BodyBudgetFull())
       if (scanner !== undefined) {
         // Rows take about as many bytes as the body (keys out; receive time and constants in):
         // written into their own buffer, which the batch keeps (no copy).
@@ -222,6 +243,15 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
       })
     }
 
+    // What a request reserves of the budget before its body is read: a declared plain body and
+    // its decoded form (a compressed one: its compressed bytes; the rest is charged as it comes).
+    const upfront = (headers: HttpServerRequest.HttpServerRequest["headers"]): number => {
+      const declared = Number(headers["content-length"])
+      if (!Number.isFinite(declared) || declared <= 0 || declared > options.maxBodyBytes) return 0
+      const encoding = headers["content-encoding"]?.trim().toLowerCase() ?? ""
+      return encoding === "" || encoding === "identity" ? 2 * declared + 1024 : declared
+    }
+
     // Everything after authentication and the idempotency check.
     const attempt = (
       request: HttpServerRequest.HttpServerRequest,
@@ -232,16 +262,21 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
       Effect.gen(function*() {
         const stats = queue.stats()
         if (stats.closed) return yield* toResponse(new QueueClosed())
-        if (Option.isSome(saturation(stats, options.highWatermark))) return saturated()
-        const body = yield* DrainBody.read(request, headers, options.maxBodyBytes)
-        const receivedAt = yield* Clock.currentTimeMillis
-        const events = yield* decodeBody(body, receivedAt, principal)
-        // Once offered, the batch will commit: wait for it even if the client goes away,
-        // so a concurrent retry with the same key learns the real outcome.
-        yield* Effect.uninterruptible(
-          ingest.offer(events, { durable: true, transport: door.transport, idempotencyKey, bytes: body.length })
-        )
-        return accepted()
+        if (Option.isSome(saturation(stats, options.highWatermark))) return saturatedUnread()
+        // The body, its decoded form, and the batch until it is committed, held within the route's budget.
+        const share = budget.share()
+        if (!share.reserve(upfront(headers))) return saturatedUnread()
+        return yield* Effect.gen(function*() {
+          const body = yield* DrainBody.read(request, headers, options.maxBodyBytes, share.take)
+          const receivedAt = yield* Clock.currentTimeMillis
+          const events = yield* decodeBody(body, receivedAt, principal, share.take)
+          // Once offered, the batch will commit: wait for it even if the client goes away,
+          // so a concurrent retry with the same key learns the real outcome.
+          yield* Effect.uninterruptible(
+            ingest.offer(events, { durable: true, transport: door.transport, idempotencyKey, bytes: body.length })
+          )
+          return accepted()
+        }).pipe(Effect.ensuring(Effect.sync(() => share.close())))
       }).pipe(Effect.catchAll(toResponse))
 
     const respond = (request: HttpServerRequest.HttpServerRequest) =>
