@@ -161,6 +161,17 @@ const inflate = (encoding: Exclude<Encoding, "identity">, input: Buffer, limit: 
     else Zlib.brotliDecompress(input, options, done)
   })
 
+/**
+ * What a request reserves of the body budget before its body is read: a
+ * declared plain body and its decoded form; a declared compressed body, its
+ * compressed bytes; nothing else (the rest is charged as it comes).
+ */
+export const upfront = (headers: Headers.Headers, limit: number): number => {
+  const declared = Number(headers["content-length"])
+  if (!Number.isFinite(declared) || declared <= 0 || declared > limit) return 0
+  return encodingOf(headers["content-encoding"]) === "identity" ? 2 * declared + 1024 : declared
+}
+
 type ReadError = PayloadTooLarge | UnsupportedEncoding | BodyBudgetFull | MalformedBody
 
 /**

@@ -168,14 +168,13 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
     }
 
     const accepted = () => ErrorBody.json(202, { status: "accepted" })
-    const saturated = () =>
-      ErrorBody.json(429, { error: "server saturated", code: "backpressure_triggered" }, retryAfter)
-    // Refused before its body is read: closing the connection spares reading (and discarding) it.
-    const saturatedUnread = () =>
-      ErrorBody.json(429, { error: "server saturated", code: "backpressure_triggered" }, {
-        ...retryAfter,
-        connection: "close"
-      })
+    // Refused before its body is read, the connection is closed: that spares reading (and discarding) the body.
+    const saturated = (bodyUnread = false) =>
+      ErrorBody.json(
+        429,
+        { error: "server saturated", code: "backpressure_triggered" },
+        bodyUnread ? { ...retryAfter, connection: "close" } : retryAfter
+      )
 
     const toResponse = (failure: Failure): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
       switch (failure._tag) {
@@ -243,15 +242,6 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
       })
     }
 
-    // What a request reserves of the budget before its body is read: a declared plain body and
-    // its decoded form (a compressed one: its compressed bytes; the rest is charged as it comes).
-    const upfront = (headers: HttpServerRequest.HttpServerRequest["headers"]): number => {
-      const declared = Number(headers["content-length"])
-      if (!Number.isFinite(declared) || declared <= 0 || declared > options.maxBodyBytes) return 0
-      const encoding = headers["content-encoding"]?.trim().toLowerCase() ?? ""
-      return encoding === "" || encoding === "identity" ? 2 * declared + 1024 : declared
-    }
-
     // Everything after authentication and the idempotency check.
     const attempt = (
       request: HttpServerRequest.HttpServerRequest,
@@ -262,10 +252,10 @@ export const makeHandler = (options: DrainOptions, door: Door) =>
       Effect.gen(function*() {
         const stats = queue.stats()
         if (stats.closed) return yield* toResponse(new QueueClosed())
-        if (Option.isSome(saturation(stats, options.highWatermark))) return saturatedUnread()
+        if (Option.isSome(saturation(stats, options.highWatermark))) return saturated(true)
         // The body, its decoded form, and the batch until it is committed, held within the route's budget.
         const share = budget.share()
-        if (!share.reserve(upfront(headers))) return saturatedUnread()
+        if (!share.reserve(DrainBody.upfront(headers, options.maxBodyBytes))) return saturated(true)
         return yield* Effect.gen(function*() {
           const body = yield* DrainBody.read(request, headers, options.maxBodyBytes, share.take)
           const receivedAt = yield* Clock.currentTimeMillis
